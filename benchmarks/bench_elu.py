@@ -1,0 +1,179 @@
+"""fastelu against copy_, eager PyTorch, torch.compile and the seed kernel, on one CUDA GPU.
+
+GB/s counts bytes read plus bytes written; every figure is the median of triton.testing.do_bench
+(which flushes L2 between runs), on fresh random normal inputs. Writes benchmarks/results/<gpu>.md
+(and a PNG plot when matplotlib is there) and prints the table.
+
+    python benchmarks/bench_elu.py [--quick] [--out DIR]
+"""
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import triton
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import elu_op  # noqa: E402
+from seed_kernel import triton_elu as seed_elu  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def ms(fn):
+    fn()
+    return do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def per_call_us(fn, calls=3000, rounds=3):
+    """Wall time per call in a loop (what launch and dispatch cost), best of rounds."""
+    fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - t0) / calls * 1e6)
+    return best
+
+
+def bench_case(label, shape, dtype, mode):
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    n = x.numel()
+    nbytes = n * x.element_size()
+    y = torch.empty_like(x)
+    if mode == "forward":
+        streams = 2
+        ours = lambda: elu_op.elu(x)  # noqa: E731
+        eager = lambda: F.elu(x)  # noqa: E731
+        comp_fn = torch.compile(lambda t: F.elu(t))
+        comp = lambda: comp_fn(x)  # noqa: E731
+        copy = lambda: y.copy_(x)  # noqa: E731
+        seed = (lambda: seed_elu(x)) if dtype == torch.float32 else None
+    elif mode == "inplace":
+        streams = 2
+        ours = lambda: elu_op.elu(x, inplace=True)  # noqa: E731
+        eager = lambda: F.elu(x, inplace=True)  # noqa: E731
+        comp_fn = torch.compile(lambda t: F.elu(t, inplace=True))
+        comp = lambda: comp_fn(x)  # noqa: E731
+        copy = lambda: y.copy_(x)  # noqa: E731
+        seed = None
+    else:  # backward: read grad and the saved input, write grad_input; the peer is add(x, g, out=y)
+        streams = 3
+        g = torch.randn_like(x)
+        ours = lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)  # noqa: E731
+        eager = lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x)  # noqa: E731
+        comp_fn = torch.compile(lambda a, b: torch.ops.aten.elu_backward(a, 1.0, 1.0, 1.0, False, b))
+        comp = lambda: comp_fn(g, x)  # noqa: E731
+        copy = lambda: torch.add(x, g, out=y)  # noqa: E731
+        seed = None
+    t = {"copy": ms(copy), "ours": ms(ours), "eager": ms(eager), "compile": ms(comp)}
+    if seed is not None:
+        t["seed"] = ms(seed)
+    gbs = {k: streams * nbytes / v / 1e6 for k, v in t.items()}
+    row = dict(label=label, dtype=dtype, mode=mode, n=n, gbs=gbs, t=t)
+    del x, y
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer sizes")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    props = torch.cuda.get_device_properties(0)
+    exps = [16, 20, 24, 28] if args.quick else [16, 18, 20, 22, 24, 26, 28]
+    rows = []
+    for mode in ("forward", "backward", "inplace"):
+        for name, dtype in DTYPES.items():
+            for e in exps:
+                rows.append(bench_case(f"2**{e}", (2**e,), dtype, mode))
+                print(_line(rows[-1]), flush=True)
+            if mode == "forward" and name == "fp32":
+                rows.append(bench_case("4096x393216", (4096, 393216), dtype, mode))
+                print(_line(rows[-1]), flush=True)
+    calls = small_calls()
+    write(args.out, props, rows, calls)
+
+
+def _line(r):
+    g = r["gbs"]
+    seed = f"{g['ours'] / g['seed']:.2f}" if "seed" in g else "n/a"
+    return (f"| {r['mode']} | {str(r['dtype'])[6:]} | {r['label']} | {g['copy']:.0f} | {g['ours']:.0f} | "
+            f"{100 * g['ours'] / g['copy']:.1f}% | {g['ours'] / g['eager']:.2f} | {g['ours'] / g['compile']:.2f} | "
+            f"{seed} |")
+
+
+def small_calls():
+    x = torch.randn(4096, device="cuda")
+    g = torch.randn_like(x)
+    module = elu_op.FastELU()
+    x.requires_grad_(False)
+    cases = {
+        "F.elu (eager)": lambda: F.elu(x),
+        "torch.empty_like alone": lambda: torch.empty_like(x),
+        "elu_op.elu": lambda: elu_op.elu(x),
+        "elu_op.FastELU module": lambda: module(x),
+        "torch.ops.fastelu.elu": lambda: torch.ops.fastelu.elu(x),
+        "aten elu_backward (eager)": lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+        "torch.ops.fastelu.elu_backward": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+        "seed kernel": lambda: seed_elu(x),
+    }
+    xg = x.clone().requires_grad_()
+    cases["F.elu, input requires grad"] = lambda: F.elu(xg)
+    cases["elu_op.elu, input requires grad"] = lambda: elu_op.elu(xg)
+    return {k: per_call_us(f) for k, f in cases.items()}
+
+
+def write(out_dir, props, rows, calls):
+    os.makedirs(out_dir, exist_ok=True)
+    gpu = props.name
+    slug = "".join(c if c.isalnum() else "_" for c in gpu)
+    head = (f"# fastelu benchmark on {gpu}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "
+            f"{triton.__version__}, python {platform.python_version()}, sm_{props.major}{props.minor}, "
+            f"{props.multi_processor_count} SMs. GB/s = (bytes read + bytes written) / median time of "
+            f"triton.testing.do_bench (L2 flushed). Peers measured in the same run. Backward's copy column is "
+            f"torch.add(x, g, out=y), the same three streams.\n\n")
+    table = ("| mode | dtype | elements | copy GB/s | fastelu GB/s | % of copy | x eager | x torch.compile | "
+             "x seed |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(_line(r) for r in rows) + "\n")
+    small = ("\n## Per call at 4096 elements (us, wall time of 3000 back-to-back calls, best of 3)\n\n"
+             "| call | us |\n|---|---|\n" + "\n".join(f"| {k} | {v:.1f} |" for k, v in calls.items()) + "\n")
+    path = os.path.join(out_dir, f"{slug}.md")
+    with open(path, "w") as f:
+        f.write(head + table + small)
+    print(head + table + small)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    for ax, mode in zip(axes, ("forward", "backward", "inplace")):
+        for name, dtype in DTYPES.items():
+            rs = [r for r in rows if r["mode"] == mode and r["dtype"] == dtype and r["label"].startswith("2**")]
+            ns = [r["n"] for r in rs]
+            for impl, style in (("ours", "-"), ("eager", "--"), ("compile", ":"), ("seed", "-.")):
+                if all(impl in r["gbs"] for r in rs):
+                    ax.plot(ns, [100 * r["gbs"][impl] / r["gbs"]["copy"] for r in rs], style,
+                            label=f"{impl} {name}")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{mode} on {gpu}")
+        ax.set_xlabel("elements")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("% of copy_ bandwidth")
+    axes[-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, f"{slug}.png"), dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""fastelu: the ELU family (ELU, SELU, CELU) as Triton kernels behind torch.library.
+
+Importing registers torch.ops.fastelu.elu, elu_ and elu_backward.
+"""
+from . import ops
+from .functional import celu, elu, selu
+from .nn import FastCELU, FastELU, FastSELU, disable, enable, enabled, is_enabled, patch, unpatch
+
+__all__ = ["ops", "elu", "selu", "celu", "FastELU", "FastSELU", "FastCELU", "patch", "unpatch",
+           "enable", "disable", "enabled", "is_enabled"]
+__version__ = "0.1.0"

@@ -1,0 +1,45 @@
+"""Python functions mirroring torch.nn.functional.elu, selu and celu, backed by fastelu's ops."""
+import numbers
+
+import torch
+
+from . import ops  # noqa: F401  (registers torch.ops.fastelu)
+
+# The constants of torch.nn.functional.selu (Klambauer et al., 2017).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _check(fn, input, **scalars):
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{fn}(): input must be a Tensor, not {type(input).__name__}")
+    for name, value in scalars.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or isinstance(value, torch.Tensor):
+            raise TypeError(f"{fn}(): {name} must be a real number (int or float), not {type(value).__name__}")
+
+
+def _apply(input, alpha, scale, input_scale, inplace):
+    if inplace:
+        torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
+        return input
+    return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """Like torch.nn.functional.elu: x where x > 0, else alpha * (exp(x) - 1)."""
+    _check("elu", input, alpha=alpha)
+    return _apply(input, float(alpha), 1.0, 1.0, inplace)
+
+
+def selu(input, inplace=False):
+    """Like torch.nn.functional.selu: scale * elu(x, alpha) with the self-normalising constants."""
+    _check("selu", input)
+    return _apply(input, SELU_ALPHA, SELU_SCALE, 1.0, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    _check("celu", input, alpha=alpha)
+    if alpha == 0:
+        raise ZeroDivisionError("ZeroDivisionError")  # what torch.nn.functional.celu raises
+    return _apply(input, float(alpha), 1.0, 1.0 / alpha, inplace)

@@ -1,0 +1,168 @@
+"""The Triton kernel of the ELU family (forward and backward) and its launcher.
+
+One formula covers ELU, SELU and CELU, the same one as aten's ``elu``:
+``scale * x`` where ``x > 0``, else ``scale * alpha * expm1(input_scale * x)``.
+The math uses plain ``tl`` operations only, never libdevice, so the very same code
+runs compiled on a GPU and under ``TRITON_INTERPRET=1`` on CPU tensors in CI.
+"""
+import torch
+import triton
+import triton.language as tl
+from triton import knobs
+
+# Largest element count whose offsets (plus one block of slack) stay in int32.
+INT32_SAFE = 2**31 - 1
+
+
+@triton.jit
+def _pow2(k):
+    # 2**k for an integral k whose result is a normal number, built from its bits.
+    if k.dtype == tl.float64:
+        return ((k.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
+    else:
+        return ((k.to(tl.int32) + 127) << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _expm1_small(r, DEGREE: tl.constexpr):
+    # Taylor series of expm1 for |r| <= ln2/2, written as r + r*(r/2)*(1 + r/3*(1 + ...)) so
+    # that the leading term is exact and rounding only touches a correction below 0.2*|r|.
+    s = 1.0 + r * (1.0 / DEGREE)
+    for i in tl.static_range(DEGREE - 1, 2, -1):
+        s = 1.0 + (r * (1.0 / i)) * s
+    return r + r * ((r * 0.5) * s)
+
+
+@triton.jit
+def _reduce(t):
+    # t = k*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split so that k*LN2_HI is exact).
+    # Returns k and expm1(r); callers rebuild exp or expm1 from them.
+    k = tl.floor(t * 1.4426950408889634 + 0.5)
+    if t.dtype == tl.float64:
+        r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
+        p = _expm1_small(r, 14)
+    else:
+        r = (t - k * 0.693145751953125) - k * 1.428606765330187e-06
+        p = _expm1_small(r, 8)
+    return k, p
+
+
+@triton.jit
+def _clamp(t, lo, hi):
+    # tl.where, unlike tl.minimum/maximum, lets NaN through untouched.
+    t = tl.where(t < lo, lo, t)
+    return tl.where(t > hi, hi, t)
+
+
+@triton.jit
+def expm1(t):
+    """expm1 of a float32 or float64 tensor, accurate to about one ulp for every input."""
+    # Below LO the result is -1 to the last bit; above HI it is +inf. The bounds keep 2**(k-1) normal.
+    if t.dtype == tl.float64:
+        t = _clamp(t, -60.0, 709.9)
+    else:
+        t = _clamp(t, -30.0, 89.0)
+    k, p = _reduce(t)
+    h = _pow2(k - 1.0)
+    # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
+    # float64) still fits and the final doubling overflows to inf exactly when it should.
+    return 2.0 * (h * p + (h - 0.5))
+
+
+@triton.jit
+def exp(t):
+    """exp of a float32 or float64 tensor to about one ulp, down into the subnormals."""
+    if t.dtype == tl.float64:
+        t = _clamp(t, -746.0, 709.9)
+    else:
+        t = _clamp(t, -104.0, 89.0)
+    k, p = _reduce(t)
+    # 2**k split in two normal factors so that subnormal results are rounded only once.
+    k1 = tl.floor(k * 0.5)
+    e = _pow2(k - k1)
+    return (e * p + e) * _pow2(k1)
+
+
+@triton.jit
+def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
+               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr):
+    x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
+    if BACKWARD:
+        g = tl.load(g_ptr + offs, mask=mask).to(poscoef.dtype)
+        if IS_RESULT:
+            y = tl.where(x <= 0, g * negiptcoef * (x + negcoef), g * poscoef)
+        else:
+            y = tl.where(x <= 0, g * negiptcoef * negcoef * exp(x * negiptcoef), g * poscoef)
+    else:
+        y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef) * negcoef)
+    tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["n"])
+def elu_kernel(out_ptr, x_ptr, g_ptr, n, alpha: tl.float64, scale: tl.float64, input_scale: tl.float64,
+               BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
+    """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
+
+    x is the input, or with IS_RESULT the saved forward result. Scalars come in as float64 so
+    that float64 tensors lose nothing.
+    """
+    # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
+    # the coefficients are rounded to that type first, then combined in aten's order.
+    # (Multiplying by a float64 one, rather than casting, keeps the interpreter, which passes
+    # scalars as Python floats, from rounding them to float32.)
+    one = tl.full([], 1.0, tl.float64)
+    if x_ptr.dtype.element_ty == tl.float64:
+        poscoef = scale * one
+        negiptcoef = input_scale * one
+        negcoef = (alpha * one) * poscoef
+    else:
+        poscoef = (scale * one).to(tl.float32)
+        negiptcoef = (input_scale * one).to(tl.float32)
+        negcoef = (alpha * one).to(tl.float32) * poscoef
+    pid = tl.program_id(0)
+    if INT64:
+        pid = pid.to(tl.int64)
+    start = pid * BLOCK
+    offs = start + tl.arange(0, BLOCK)
+    # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
+    if start + BLOCK <= n:
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+    else:
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+
+
+# Compiled kernels by everything the launch specialises on, so that repeated calls skip
+# Triton's argument binding and cache lookup (most of a small call's cost) and go straight
+# to the compiled launcher. Only used for 16-byte aligned pointers; anything else takes
+# Triton's ordinary path, which specialises on alignment itself.
+_compiled = {}
+
+
+def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps):
+    """Run elu_kernel over the first n elements of the flat, equally laid out out, x and g.
+
+    g is None for the forward. out may be x (in place). The caller makes out's device current.
+    """
+    backward = g is not None
+    if not backward:
+        g = x
+    grid = triton.cdiv(n, block)
+    int64 = n > INT32_SAFE - block
+    args = (out, x, g, n, alpha, scale, input_scale, block, backward, is_result, int64)
+    if not out.is_cuda:  # the CPU interpreter
+        elu_kernel[(grid,)](*args, num_warps=num_warps)
+        return
+    aligned = (out.data_ptr() | x.data_ptr() | g.data_ptr()) % 16 == 0
+    key = (out.device.index, out.dtype, block, num_warps, backward, is_result, int64)
+    compiled = _compiled.get(key) if aligned else None
+    if compiled is None:
+        compiled = elu_kernel[(grid,)](*args, num_warps=num_warps)
+        if aligned:
+            _compiled[key] = compiled
+        return
+    # The same call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9).
+    stream = torch._C._cuda_getCurrentRawStream(out.device.index)
+    hooks = knobs.runtime
+    compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
+                 compiled.launch_metadata((grid, 1, 1), stream, *args),
+                 hooks.launch_enter_hook, hooks.launch_exit_hook, *args)

@@ -1,0 +1,102 @@
+"""Model integration: drop-in modules, patch/unpatch of a model, and the aten switch."""
+import contextlib
+import warnings
+
+import torch
+
+from . import functional, ops
+
+
+class FastELU(torch.nn.ELU):
+    """torch.nn.ELU computed by fastelu. Same arguments, repr and (empty) state_dict."""
+
+    def forward(self, input):
+        return functional.elu(input, self.alpha, self.inplace)
+
+
+class FastSELU(torch.nn.SELU):
+    """torch.nn.SELU computed by fastelu."""
+
+    def forward(self, input):
+        return functional.selu(input, self.inplace)
+
+
+class FastCELU(torch.nn.CELU):
+    """torch.nn.CELU computed by fastelu."""
+
+    def forward(self, input):
+        return functional.celu(input, self.alpha, self.inplace)
+
+
+# Exact types only: a user's own subclass of nn.ELU may do more than ELU.
+_FAST = {torch.nn.ELU: FastELU, torch.nn.SELU: FastSELU, torch.nn.CELU: FastCELU}
+_ORIGINAL = {fast: orig for orig, fast in _FAST.items()}
+
+
+def _swap(model, table):
+    # Changing __class__ keeps the instance (its settings, hooks, and every place that shares it).
+    count = 0
+    for module in model.modules():  # modules() yields a shared instance once
+        new = table.get(type(module))
+        if new is not None:
+            module.__class__ = new
+            count += 1
+    return count
+
+
+def patch(model):
+    """Make every nn.ELU, nn.SELU and nn.CELU in model (itself included) use fastelu; return how many."""
+    return _swap(model, _FAST)
+
+
+def unpatch(model):
+    """Undo patch: put the torch.nn classes back; return how many modules changed."""
+    return _swap(model, _ORIGINAL)
+
+
+# ---- the aten switch -----------------------------------------------------------------------------
+
+_aten_lib = None
+
+
+def _aten_elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
+    ops._elu_inplace_triton(self, alpha, scale, input_scale)
+    return self  # aten::elu_ returns self
+
+
+def enable():
+    """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...)."""
+    global _aten_lib
+    if _aten_lib is not None:
+        return
+    lib = torch.library.Library("aten", "IMPL")
+    with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        lib.impl("elu", ops._elu_triton, "CUDA")
+        lib.impl("elu_", _aten_elu_, "CUDA")
+        lib.impl("elu_backward", ops._elu_backward_triton, "CUDA")
+    _aten_lib = lib
+
+
+def disable():
+    """Give aten's elu kernels back to PyTorch. Safe to call when not enabled."""
+    global _aten_lib
+    if _aten_lib is not None:
+        _aten_lib._destroy()
+        _aten_lib = None
+
+
+def is_enabled():
+    return _aten_lib is not None
+
+
+@contextlib.contextmanager
+def enabled():
+    """enable() inside the block, then back to whatever was in force before (so it nests)."""
+    was = is_enabled()
+    enable()
+    try:
+        yield
+    finally:
+        if not was:
+            disable()

@@ -1,0 +1,69 @@
+"""GPU-only checks (skipped without CUDA): run them on the device machine."""
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import needs_cuda
+
+import elu_op
+from elu_op import kernel
+
+pytestmark = needs_cuda
+
+
+def test_no_host_sync_and_no_recompile_for_new_alpha():
+    x = torch.randn(10_000, device="cuda")
+    elu_op.elu(x, 1.0)
+    compiled_before = sum(len(c[0]) for c in kernel.elu_kernel.device_caches.values())
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for alpha in (0.1, 0.7, 1.9, 3.3):
+            elu_op.elu(x, alpha)
+            torch.ops.fastelu.elu_backward(x, alpha, 1.0, 1.0, False, x)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    elu_op.elu(x, 5.0)
+    compiled_after = sum(len(c[0]) for c in kernel.elu_kernel.device_caches.values())
+    assert compiled_after - compiled_before <= 1  # the backward's own compile, nothing per alpha
+
+
+def test_unaligned_pointer_takes_the_safe_path():
+    base = torch.randn(4097, device="cuda")
+    x = base[1:]  # 4-byte aligned only
+    torch.testing.assert_close(elu_op.elu(x), F.elu(x), rtol=4e-7, atol=1e-7)
+    torch.testing.assert_close(elu_op.elu(base[:4096]), F.elu(base[:4096]), rtol=4e-7, atol=1e-7)
+
+
+def test_poisoned_allocator_every_element_written():
+    for n in (1, 1023, 2**20 + 7):
+        torch.empty(n * 4, device="cuda").fill_(float("nan"))  # freed: the next allocation reuses it
+        x = torch.randn(n, device="cuda")
+        assert not elu_op.elu(x).isnan().any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_more_than_2_31_elements(dtype):
+    n = 2**31 + 1024
+    free, _ = torch.cuda.mem_get_info()
+    if free < 3.2 * n * torch.finfo(dtype).bits / 8:
+        pytest.skip("not enough GPU memory")
+    x = torch.empty(n, device="cuda", dtype=dtype)
+    chunk = 2**28
+    for i in range(0, n, chunk):  # random data without a float32 copy of the whole tensor
+        x[i:i + chunk].normal_()
+    y = elu_op.elu(x)
+    for i in range(0, n, chunk):
+        torch.testing.assert_close(y[i:i + chunk], F.elu(x[i:i + chunk]), rtol=2**-10, atol=1e-6)
+    g = y  # reuse memory: gradient of the result, in place of a separate grad tensor
+    gi = torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)
+    for i in range(0, n, chunk):
+        ref = torch.ops.aten.elu_backward(g[i:i + chunk], 1.0, 1.0, 1.0, False, x[i:i + chunk])
+        torch.testing.assert_close(gi[i:i + chunk], ref, rtol=2**-10, atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_runs_on_the_tensors_own_device():
+    x = torch.randn(100_000, device="cuda:1")
+    torch.cuda.set_device(0)
+    before = torch.cuda.memory_allocated(0)
+    torch.testing.assert_close(elu_op.elu(x), F.elu(x))
+    assert torch.cuda.memory_allocated(0) == before

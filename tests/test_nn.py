@@ -1,0 +1,96 @@
+"""Modules, patch/unpatch and the aten switch."""
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import needs_cuda, randn
+
+import elu_op
+
+
+class _Net(torch.nn.Sequential):
+    def forward(self, x):
+        x = self[1](self[0](x))
+        for m in self[2]:
+            x = m(x)
+        return self[4](self[3]["c"](x))
+
+
+def _model():
+    shared = torch.nn.ELU(0.5)
+    return _Net(torch.nn.Linear(4, 8), shared, torch.nn.ModuleList([torch.nn.SELU(), shared]),
+                torch.nn.ModuleDict({"c": torch.nn.CELU(0.3, inplace=True)}), torch.nn.ReLU())
+
+
+def test_modules_are_drop_in(device):
+    x = randn((5, 9), torch.float32, device)
+    for fast, ref in [(elu_op.FastELU(0.4), torch.nn.ELU(0.4)), (elu_op.FastSELU(), torch.nn.SELU()),
+                      (elu_op.FastCELU(0.7), torch.nn.CELU(0.7)), (elu_op.FastELU(inplace=True), torch.nn.ELU(inplace=True))]:
+        assert repr(fast).replace("Fast", "") == repr(ref)
+        assert list(fast.parameters()) == [] and fast.state_dict() == ref.state_dict()
+        torch.testing.assert_close(fast(x.clone()), ref(x.clone()), rtol=4e-7, atol=1e-7)
+        assert type(pickle.loads(pickle.dumps(fast))) is type(fast)
+
+
+def test_patch_and_unpatch():
+    model = _model()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(3, 4)
+    h = model[0](x)
+    want = [torch.nn.functional.elu(h, 0.5)]
+    assert elu_op.patch(model) == 3  # the shared ELU counts once
+    kinds = [type(m) for m in model.modules()]
+    assert elu_op.FastELU in kinds and elu_op.FastSELU in kinds and elu_op.FastCELU in kinds
+    assert model[1] is model[2][1] and model[1].alpha == 0.5 and model[3]["c"].inplace
+    model.load_state_dict(sd)
+    torch.testing.assert_close(model[1](h), want[0])
+    assert elu_op.patch(model) == 0  # patching twice changes nothing
+    assert elu_op.unpatch(model) == 3
+    assert type(model[1]) is torch.nn.ELU and type(model[2][0]) is torch.nn.SELU
+    single = torch.nn.ELU()
+    assert elu_op.patch(single) == 1 and type(single) is elu_op.FastELU
+
+
+def test_patched_model_compiles_fullgraph(device):
+    model = _model().to(device)
+    elu_op.patch(model)
+    x = randn((6, 4), torch.float32, device)
+    want = model(x.clone())
+    got = torch.compile(model, fullgraph=True)(x.clone())
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_enable_is_reversible_and_nests():
+    assert not elu_op.is_enabled()
+    with elu_op.enabled():
+        assert elu_op.is_enabled()
+        with elu_op.enabled():
+            assert elu_op.is_enabled()
+        assert elu_op.is_enabled()
+        elu_op.enable()  # twice is fine
+    assert not elu_op.is_enabled()
+    elu_op.disable()
+    elu_op.disable()
+    x = torch.randn(100)
+    torch.testing.assert_close(F.elu(x), torch.where(x > 0, x, torch.expm1(x)))
+
+
+@needs_cuda
+def test_enable_routes_aten_on_cuda(monkeypatch):
+    calls = []
+    launch = elu_op.kernel.launch
+    monkeypatch.setattr(elu_op.kernel, "launch", lambda *a: calls.append(1) or launch(*a))
+    x = torch.randn(1000, device="cuda", requires_grad=True)
+    F.elu(x).sum().backward()
+    assert not calls
+    with elu_op.enabled():
+        y = F.selu(x)
+        y.sum().backward()
+        z = F.celu(x.detach().clone(), 0.5, inplace=True)
+    assert len(calls) == 3
+    torch.testing.assert_close(y, torch.nn.functional.selu(x))
+    torch.testing.assert_close(z, torch.nn.functional.celu(x.detach(), 0.5))
+    calls.clear()
+    F.elu(x)
+    assert not calls

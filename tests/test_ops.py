@@ -1,0 +1,170 @@
+"""The operators as PyTorch sees them: opcheck, autograd, errors, torch.compile."""
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import randn
+
+import elu_op
+
+OPS = torch.ops.fastelu
+
+
+def _samples(device):
+    yield randn((5, 7), torch.float32, device), (1.0, 1.0, 1.0)
+    yield randn((3, 4, 5), torch.float64, device), (0.5, 1.5, 2.0)
+    yield randn((2, 3, 4, 5), torch.float16, device).to(memory_format=torch.channels_last), (1.0, 1.0, 1.0)
+    yield randn((6, 8), torch.bfloat16, device)[:, ::2], (1.3, 1.0, 1.0)
+    yield randn((), torch.float32, device), (1.0, 2.0, 1.0)
+
+
+def test_opcheck(device):
+    for x, coefs in _samples(device):
+        torch.library.opcheck(OPS.elu.default, (x, *coefs))
+        torch.library.opcheck(OPS.elu_.default, (x.clone(), *coefs))
+        g = torch.randn_like(x)
+        for is_result in (False, True):
+            torch.library.opcheck(OPS.elu_backward.default, (g, *coefs, is_result, x))
+        xg = x.detach().clone().requires_grad_(x.dtype in (torch.float32, torch.float64))
+        torch.library.opcheck(OPS.elu.default, (xg, *coefs))
+
+
+@pytest.mark.parametrize("coefs", [(1.0, 1.0, 1.0), (1.3, 1.05, 0.7), (0.5, 1.0, -1.5)])
+def test_gradcheck(device, coefs):
+    x = randn((4, 6), torch.float64, device, scale=2.0).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: OPS.elu(t, *coefs), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: OPS.elu(t, *coefs), (x,))
+    if coefs[0] >= 0 and coefs[2] >= 0:  # else refused, see test_refusals_write_nothing
+        def inplace(t):
+            t = t * 1.0
+            OPS.elu_(t, *coefs)
+            return t
+        assert torch.autograd.gradcheck(inplace, (x,))
+        assert torch.autograd.gradgradcheck(inplace, (x,))
+
+
+def test_gradients_match_pytorch(device):
+    x = randn(300, torch.float32, device).requires_grad_()
+    g = randn(300, torch.float32, device)
+    for ours, theirs in [(lambda t: elu_op.elu(t, 0.7), lambda t: F.elu(t, 0.7)),
+                         (elu_op.selu, F.selu), (lambda t: elu_op.celu(t, 0.4), lambda t: F.celu(t, 0.4)),
+                         (lambda t: elu_op.elu(t * 1, inplace=True), lambda t: F.elu(t * 1, inplace=True))]:
+        a, = torch.autograd.grad(ours(x), x, g)
+        b, = torch.autograd.grad(theirs(x), x, g)
+        torch.testing.assert_close(a, b, rtol=2e-6, atol=1e-7)
+
+
+def test_inplace_bumps_version_and_saved_tensor_check(device):
+    a = randn(10, torch.float32, device).requires_grad_()
+    b = a * 2
+    y = b.exp()  # saves its result b.exp(); modify b afterwards is fine, modifying y is not
+    v = y._version
+    elu_op.elu(y, inplace=True)
+    assert y._version > v
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    with torch.no_grad():
+        z = torch.ones(3, device=device)
+        v = z._version
+        elu_op.elu(z, inplace=True)
+        assert z._version > v
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
+def test_bad_dtypes_raise_type_error(device, dtype):
+    x = torch.ones(4, device=device).to(dtype)
+    for call in (lambda: OPS.elu(x), lambda: OPS.elu_(x), lambda: elu_op.elu(x), lambda: elu_op.selu(x),
+                 lambda: OPS.elu_backward(x, 1.0, 1.0, 1.0, False, x)):
+        with pytest.raises(TypeError, match=str(dtype)):
+            call()
+
+
+def test_bad_arguments(device):
+    x = randn(4, torch.float32, device)
+    with pytest.raises(TypeError, match="alpha"):
+        elu_op.elu(x, alpha="1")
+    with pytest.raises(TypeError, match="alpha"):
+        elu_op.elu(x, alpha=torch.tensor(1.0))
+    with pytest.raises(TypeError, match="Tensor"):
+        elu_op.elu([1.0, 2.0])
+    with pytest.raises(ZeroDivisionError):
+        elu_op.celu(x, alpha=0.0)
+    with pytest.raises(TypeError, match="dtype"):
+        OPS.elu_backward(x, 1.0, 1.0, 1.0, False, x.double())
+    with pytest.raises(ValueError, match="shape"):
+        OPS.elu_backward(x, 1.0, 1.0, 1.0, False, x[:2])
+
+
+def test_refusals_write_nothing(device):
+    # memory that overlaps itself
+    x = randn(3, torch.float32, device).reshape(3, 1).expand(3, 4)
+    before = x.clone()
+    with pytest.raises(RuntimeError, match="single memory location"):
+        elu_op.elu(x, inplace=True)
+    assert torch.equal(x, before)
+    # a leaf that requires grad, and a view of one
+    leaf = randn(4, torch.float32, device).requires_grad_()
+    before = leaf.detach().clone()
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        elu_op.elu(leaf, inplace=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        elu_op.elu(leaf[:2], inplace=True)
+    assert torch.equal(leaf.detach(), before)
+    # negative alpha in place under autograd: PyTorch fails in backward, after writing; we refuse first
+    y = randn(4, torch.float32, device).requires_grad_() * 1
+    before = y.detach().clone()
+    with pytest.raises(RuntimeError, match="negative slope"):
+        elu_op.elu(y, alpha=-0.5, inplace=True)
+    assert torch.equal(y.detach(), before)
+    with pytest.raises(RuntimeError, match="negative slope"):
+        OPS.elu_(y, 1.0, 1.0, -2.0)  # a negative input_scale: the same ambiguity
+    assert torch.equal(y.detach(), before)
+    with pytest.raises(RuntimeError, match="negative slope"):
+        OPS.elu_backward(y.detach(), -0.5, 1.0, 1.0, True, y.detach())
+    # ...but without autograd it is fine, as in PyTorch
+    z = before.clone()
+    elu_op.elu(z, alpha=-0.5, inplace=True)
+    torch.testing.assert_close(z, F.elu(before, -0.5))
+
+
+def test_compile_fullgraph_dynamic_no_recompile(device):
+    torch._dynamo.reset()
+    counts = torch._dynamo.utils.counters
+    counts.clear()
+
+    @torch.compile(fullgraph=True, dynamic=True)
+    def f(t):
+        return elu_op.elu(t * 2.0, 0.5) + elu_op.selu(t) + OPS.elu(t, 1.0, 1.0, 1.0)
+
+    for n in (17, 33, 1000):
+        t = randn(n, torch.float32, device)
+        torch.testing.assert_close(f(t), F.elu(t * 2.0, 0.5) + F.selu(t) + F.elu(t), rtol=1e-6, atol=1e-6)
+    assert counts["stats"]["unique_graphs"] == 1
+
+
+def test_compile_training_step_matches_eager(device):
+    torch.manual_seed(0)
+
+    def make():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(16, 32), elu_op.FastELU(), torch.nn.Linear(32, 32),
+                                   elu_op.FastSELU(), torch.nn.Linear(32, 1)).to(device)
+
+    data = [(torch.randn(8, 16, device=device), torch.randn(8, 1, device=device)) for _ in range(3)]
+
+    def train(model, step_fn):
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        losses = []
+        for x, y in data:
+            opt.zero_grad()
+            loss = step_fn(model, x, y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    def step(model, x, y):
+        return F.mse_loss(model(x), y)
+
+    eager = train(make(), step)
+    compiled = train(make(), torch.compile(step, fullgraph=True))
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
