@@ -68,10 +68,59 @@ def check(args):
     sys.exit(1 if failed else 0)
 
 
+def tune(args):
+    """Time every candidate configuration per dtype size and size bucket; save the winners."""
+    if not torch.cuda.is_available():
+        sys.exit("tune needs a CUDA GPU")
+    from triton.testing import do_bench
+
+    from . import kernel
+    index = torch.cuda.current_device()
+    name = torch.cuda.get_device_name(index)
+    sizes = [2**16, 2**20, 2**24, 2**27]  # one per bucket (the last one stands for everything larger)
+    dtypes = {2: torch.bfloat16, 4: torch.float32, 8: torch.float64}
+    steps, done = len(dtypes) * len(sizes) * len(configs.CANDIDATES), 0
+    table = {}
+    for itemsize, dtype in dtypes.items():
+        best = []
+        for n in sizes:
+            x = torch.randn(n, device="cuda", dtype=dtype)
+            out = torch.empty_like(x)
+            timings = []
+            for block, warps in configs.CANDIDATES:
+                def call():
+                    kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps)
+                timings.append((do_bench(call, warmup=10, rep=40, return_mode="median"), (block, warps)))
+                done += 1
+                bar = "#" * (30 * done // steps)
+                print(f"\rtuning {name} [{bar:30s}] {done}/{steps}", end="", file=sys.stderr, flush=True)
+            best.append(min(timings)[1])
+        table[itemsize] = tuple(best)
+    print(file=sys.stderr)
+    path = configs.save_table(name, table)
+    configs.forget()
+    print(f"saved {path}")
+    for itemsize, best in table.items():
+        print(f"  {itemsize}-byte: " + "  ".join(f"{b}/{w}w" for b, w in best))
+
+
+def bench(args):
+    import os
+    import runpy
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_elu.py")
+    if not os.path.exists(script):
+        sys.exit("benchmarks/bench_elu.py is not there: run this from a source checkout")
+    sys.argv = [script, *args.rest]
+    runpy.run_path(script, run_name="__main__")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m elu_op", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="device, versions and the launch configurations in use")
     sub.add_parser("check", help="run every op against a float64 reference and print a pass/fail table")
+    sub.add_parser("tune", help="measure launch configurations on this GPU and cache the best")
+    b = sub.add_parser("bench", help="run benchmarks/bench_elu.py (arguments pass through)")
+    b.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    {"info": info, "check": check}[args.command](args)
+    {"info": info, "check": check, "tune": tune, "bench": bench}[args.command](args)

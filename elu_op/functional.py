@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from . import ops  # noqa: F401  (registers torch.ops.fastelu)
+from . import ops
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -19,6 +19,12 @@ def _check(fn, input, **scalars):
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
+    if ops.eager_cuda(input):
+        if not inplace:
+            return ops._elu_triton(input, alpha, scale, input_scale)
+        ops._elu_inplace_triton(input, alpha, scale, input_scale)
+        torch.autograd.graph.increment_version(input)
+        return input
     if inplace:
         torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
         return input

@@ -153,16 +153,20 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps)
         elu_kernel[(grid,)](*args, num_warps=num_warps)
         return
     aligned = (out.data_ptr() | x.data_ptr() | g.data_ptr()) % 16 == 0
-    key = (out.device.index, out.dtype, block, num_warps, backward, is_result, int64)
+    device = out.get_device()
+    key = (device, out.dtype, block, num_warps, backward, is_result, int64)
     compiled = _compiled.get(key) if aligned else None
     if compiled is None:
         compiled = elu_kernel[(grid,)](*args, num_warps=num_warps)
         if aligned:
             _compiled[key] = compiled
         return
-    # The same call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9).
-    stream = torch._C._cuda_getCurrentRawStream(out.device.index)
-    hooks = knobs.runtime
-    compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
-                 compiled.launch_metadata((grid, 1, 1), stream, *args),
-                 hooks.launch_enter_hook, hooks.launch_exit_hook, *args)
+    # The call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9),
+    # minus the launch metadata when no profiler hook wants it.
+    stream = torch._C._cuda_getCurrentRawStream(device)
+    enter, leave = knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
+    if enter.calls or leave.calls:
+        compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
+                     compiled.launch_metadata((grid, 1, 1), stream, *args), enter, leave, *args)
+    else:
+        compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None, None, None, *args)

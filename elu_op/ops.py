@@ -75,6 +75,19 @@ def _is_dense(t):
     return True
 
 
+def eager_cuda(t):
+    """True when calling the CUDA kernels below directly is exactly what the dispatcher would do.
+
+    That is a plain CUDA tensor needing no autograd, outside torch.compile tracing, with no
+    dispatch or function mode and no functorch transform active. The Python API takes this
+    shortcut: it saves two trips through the dispatcher into Python, most of a small call.
+    """
+    return (type(t) is torch.Tensor and t.is_cuda and not (t.requires_grad and torch.is_grad_enabled())
+            and not torch.compiler.is_compiling() and not torch._C._len_torch_dispatch_stack()
+            and not torch._C._is_torch_function_mode_enabled()
+            and torch._C._functorch.peek_interpreter_stack() is None)
+
+
 # ---- device kernels --------------------------------------------------------------------------
 
 def _run(out, x, g, alpha, scale, input_scale, is_result):
@@ -86,7 +99,7 @@ def _run(out, x, g, alpha, scale, input_scale, is_result):
         block, warps = configs.lookup(-1, out.element_size(), n)
         kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
         return
-    index = out.device.index
+    index = out.get_device()
     block, warps = configs.lookup(index, out.element_size(), n)
     if index == torch.cuda.current_device():
         kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
