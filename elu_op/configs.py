@@ -17,8 +17,9 @@ BUCKETS = (2**16, 2**20, 2**24)
 # (on the H100, 16-bit types lost 15% with blocks scaled up to keep the bytes per block).
 # Small tensors get small blocks to spread over the SMs.
 TABLES = {
-    # H100/H200, measured with `python -m elu_op tune` (benchmarks/results/).
-    (9, 0): ((512, 4), (1024, 4), (2048, 8), (4096, 8)),
+    # H100, measured with `python -m elu_op tune` on 2026-11-24 (benchmarks/results/); the 16-bit
+    # winners differ, so they get their own row (SM90_16BIT below).
+    (9, 0): ((512, 4), (2048, 8), (512, 2), (512, 4)),
     # RTX 4090: 128 SMs x 1536 threads. Its 1008 GB/s needs ~0.6 MB in flight (~600 ns
     # latency), a quarter of what 1024-element blocks at 4 warps keep in flight at full
     # occupancy, so those blocks suffice; 2048/8 for large tensors halves the block count.
@@ -27,6 +28,8 @@ TABLES = {
     # A100: 108 SMs, 2048 threads each, 1.5-2 TB/s: the H100 shape with one step less per bucket.
     (8, 0): ((512, 4), (1024, 4), (1024, 4), (2048, 8)),
 }
+# 2-byte dtypes on sm_90, from the same tuning run.
+SM90_16BIT = ((512, 2), (512, 4), (512, 2), (1024, 4))
 # Any other GPU: choices that are never bad on a memory-bound elementwise kernel.
 DEFAULT = ((512, 4), (1024, 4), (1024, 4), (2048, 8))
 
@@ -60,7 +63,10 @@ def load_table(gpu_name, capability):
     base = TABLES.get(tuple(capability), DEFAULT)
     source = f"built-in table for sm_{capability[0]}{capability[1]}" if tuple(capability) in TABLES else \
         "built-in default (no table for this GPU)"
-    return {size: base for size in ITEMSIZES}, source
+    table = {size: base for size in ITEMSIZES}
+    if tuple(capability) == (9, 0):
+        table[2] = SM90_16BIT
+    return table, source
 
 
 def save_table(gpu_name, table):
