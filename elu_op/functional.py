@@ -19,12 +19,11 @@ def _check(fn, input, **scalars):
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
-    if ops.eager_cuda(input):
-        if not inplace:
-            return ops._elu_triton(input, alpha, scale, input_scale)
-        ops._elu_inplace_triton(input, alpha, scale, input_scale)
-        torch.autograd.graph.increment_version(input)
-        return input
+    if ops.plain_cuda(input):  # what the dispatcher would run, minus its trip into Python
+        if inplace:
+            ops._elu_inplace_autograd(input, alpha, scale, input_scale)
+            return input
+        return ops._elu_autograd(input, alpha, scale, input_scale)
     if inplace:
         torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
         return input

@@ -24,13 +24,29 @@ def _pow2(k):
 
 
 @triton.jit
-def _expm1_small(r, DEGREE: tl.constexpr):
-    # Taylor series of expm1 for |r| <= ln2/2, written as r + r*(r/2)*(1 + r/3*(1 + ...)) so
-    # that the leading term is exact and rounding only touches a correction below 0.2*|r|.
-    s = 1.0 + r * (1.0 / DEGREE)
-    for i in tl.static_range(DEGREE - 1, 2, -1):
-        s = 1.0 + (r * (1.0 / i)) * s
-    return r + r * ((r * 0.5) * s)
+def _expm1_small(r):
+    # expm1 for |r| <= ln2/2 as r + r*r*Q(r), Q the Taylor series of (expm1(r) - r) / r**2 in
+    # Horner form: one FMA per term, and the exact leading r keeps rounding on a correction below
+    # 0.2*|r|. Degree 9 leaves 3e-11 relative truncation error in float32, degree 14 3e-19 in
+    # float64. (Arithmetic matters: 16-bit tensors stream 2x the elements of float32 per byte,
+    # and there the kernel nears the H100's float32 issue rate.)
+    if r.dtype == tl.float64:
+        q = 1.1470745597729725e-11
+        q = q * r + 1.6059043836821613e-10
+        q = q * r + 2.08767569878681e-09
+        q = q * r + 2.505210838544172e-08
+        q = q * r + 2.755731922398589e-07
+        q = q * r + 2.7557319223985893e-06
+        q = q * r + 2.48015873015873e-05
+    else:
+        q = r * 2.7557319223985893e-06 + 2.48015873015873e-05
+    q = q * r + 0.0001984126984126984
+    q = q * r + 0.001388888888888889
+    q = q * r + 0.008333333333333333
+    q = q * r + 0.041666666666666664
+    q = q * r + 0.16666666666666666
+    q = q * r + 0.5
+    return r + (r * r) * q
 
 
 @triton.jit
@@ -40,11 +56,9 @@ def _reduce(t):
     k = tl.floor(t * 1.4426950408889634 + 0.5)
     if t.dtype == tl.float64:
         r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
-        p = _expm1_small(r, 14)
     else:
         r = (t - k * 0.693145751953125) - k * 1.428606765330187e-06
-        p = _expm1_small(r, 8)
-    return k, p
+    return k, _expm1_small(r)
 
 
 @triton.jit

@@ -75,17 +75,17 @@ def _is_dense(t):
     return True
 
 
-def eager_cuda(t):
-    """True when calling the CUDA kernels below directly is exactly what the dispatcher would do.
-
-    That is a plain CUDA tensor needing no autograd, outside torch.compile tracing, with no
-    dispatch or function mode and no functorch transform active. The Python API takes this
-    shortcut: it saves two trips through the dispatcher into Python, most of a small call.
+def plain_cuda(*tensors):
+    """True when handing these tensors straight to the CUDA kernels below is exactly what the
+    dispatcher would do: real CUDA tensors, outside torch.compile tracing, with no dispatch or
+    function mode and no functorch transform active. The Python API, the autograd kernels and
+    the autograd formulas take this shortcut; each trip through the dispatcher into Python that
+    it saves is a large part of a small call.
     """
-    return (type(t) is torch.Tensor and t.is_cuda and not (t.requires_grad and torch.is_grad_enabled())
-            and not torch.compiler.is_compiling() and not torch._C._len_torch_dispatch_stack()
-            and not torch._C._is_torch_function_mode_enabled()
-            and torch._C._functorch.peek_interpreter_stack() is None)
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() \
+            or torch._C._is_torch_function_mode_enabled() or torch._C._functorch.peek_interpreter_stack() is not None:
+        return False
+    return all(type(t) is torch.Tensor and t.is_cuda for t in tensors)
 
 
 # ---- device kernels --------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def _run(out, x, g, alpha, scale, input_scale, is_result):
         return
     index = out.get_device()
     block, warps = configs.lookup(index, out.element_size(), n)
-    if index == torch.cuda.current_device():
+    if index == torch._C._cuda_getDevice():
         kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
     else:
         with torch.cuda.device(index):
@@ -195,8 +195,7 @@ _below_autograd = torch._C._AutoDispatchBelowADInplaceOrView
 class _EluFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, alpha, scale, input_scale):
-        with _below_autograd():
-            out = torch.ops.fastelu.elu(x, alpha, scale, input_scale)
+        out = _elu(x, alpha, scale, input_scale)
         ctx.save_for_backward(x)
         ctx.coefs = (alpha, scale, input_scale)
         return out
@@ -204,14 +203,17 @@ class _EluFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, = ctx.saved_tensors
-        return torch.ops.fastelu.elu_backward(grad, *ctx.coefs, False, x), None, None, None
+        return _elu_backward(grad, *ctx.coefs, False, x), None, None, None
 
 
 class _EluInplaceFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, alpha, scale, input_scale):
-        with _below_autograd():
-            torch.ops.fastelu.elu_(x, alpha, scale, input_scale)
+        if plain_cuda(x):
+            _elu_inplace_triton(x, alpha, scale, input_scale)
+        else:
+            with _below_autograd():
+                torch.ops.fastelu.elu_(x, alpha, scale, input_scale)
         ctx.mark_dirty(x)
         ctx.save_for_backward(x)
         ctx.coefs = (alpha, scale, input_scale)
@@ -220,14 +222,13 @@ class _EluInplaceFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         result, = ctx.saved_tensors
-        return torch.ops.fastelu.elu_backward(grad, *ctx.coefs, True, result), None, None, None
+        return _elu_backward(grad, *ctx.coefs, True, result), None, None, None
 
 
 class _EluBackwardFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        with _below_autograd():
-            out = torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+        out = _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
         ctx.save_for_backward(grad_output, self_or_result)
         ctx.args = (alpha, scale, input_scale, is_result)
         return out
@@ -249,11 +250,25 @@ class _EluBackwardFunction(torch.autograd.Function):
         return d_grad_output, None, None, None, None, d_s
 
 
+def _elu(self, alpha, scale, input_scale):
+    # Below autograd: the Triton kernel directly where the dispatcher would pick it anyway.
+    if plain_cuda(self):
+        return _elu_triton(self, alpha, scale, input_scale)
+    with _below_autograd():
+        return torch.ops.fastelu.elu(self, alpha, scale, input_scale)
+
+
+def _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+    # Also reached from backward with create_graph=True: then autograd must see the op.
+    if plain_cuda(grad_output, self_or_result) and not torch.is_grad_enabled():
+        return _elu_backward_triton(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+    return torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+
+
 def _elu_autograd(self, alpha=1.0, scale=1.0, input_scale=1.0):
     if self.requires_grad and torch.is_grad_enabled():
         return _EluFunction.apply(self, alpha, scale, input_scale)
-    with _below_autograd():
-        return torch.ops.fastelu.elu(self, alpha, scale, input_scale)
+    return _elu(self, alpha, scale, input_scale)
 
 
 def _elu_inplace_autograd(self, alpha=1.0, scale=1.0, input_scale=1.0):
@@ -268,8 +283,11 @@ def _elu_inplace_autograd(self, alpha=1.0, scale=1.0, input_scale=1.0):
             raise RuntimeError(NEGATIVE_SLOPE_ERROR)
         _EluInplaceFunction.apply(self, alpha, scale, input_scale)  # mark_dirty rebases self's history
         return
-    with _below_autograd():
-        torch.ops.fastelu.elu_(self, alpha, scale, input_scale)
+    if plain_cuda(self):
+        _elu_inplace_triton(self, alpha, scale, input_scale)
+    else:
+        with _below_autograd():
+            torch.ops.fastelu.elu_(self, alpha, scale, input_scale)
     torch.autograd.graph.increment_version(self)
 
 
@@ -284,6 +302,8 @@ def _elu_inplace_ad_inplace_or_view(self, alpha=1.0, scale=1.0, input_scale=1.0)
 def _elu_backward_autograd(grad_output, alpha, scale, input_scale, is_result, self_or_result):
     if (grad_output.requires_grad or self_or_result.requires_grad) and torch.is_grad_enabled():
         return _EluBackwardFunction.apply(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+    if plain_cuda(grad_output, self_or_result):
+        return _elu_backward_triton(grad_output, alpha, scale, input_scale, is_result, self_or_result)
     with _below_autograd():
         return torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 

@@ -72,7 +72,10 @@ def test_backward(device, dtype, is_result, coefs):
     ref = torch.ops.aten.elu_backward(g.double().cpu(), *coefs, is_result, s.double().cpu())
     # exp(input_scale * x) inherits the float32 rounding of its argument (as aten's does): |t| * eps.
     rtol = {torch.float32: 2e-6, torch.float64: 1e-14, torch.float16: 2**-10, torch.bfloat16: 2**-7}[dtype]
-    assert_close_rel(got, ref, dtype, rtol=rtol, atol=1e-6 if is_result and dtype == torch.float32 else 1e-12)
+    # From the result, result + alpha*scale cancels as x -> -inf: the float32 rounding of alpha*scale
+    # (aten's too) then shows as ~1e-7 absolute, whatever the dtype.
+    atol = 1e-6 if is_result and dtype != torch.float64 else 1e-12
+    assert_close_rel(got, ref, dtype, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
