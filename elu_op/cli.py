@@ -1,4 +1,4 @@
-"""Command line: python -m elu_op {info,check,tune,bench}."""
+"""Command line: python -m elu_op {info,check,tune,bench,export-kernelbench}."""
 import argparse
 import platform
 import sys
@@ -114,6 +114,11 @@ def bench(args):
     runpy.run_path(script, run_name="__main__")
 
 
+def export_kernelbench(args):
+    from . import kernelbench
+    print(f"wrote {kernelbench.export()}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m elu_op", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,5 +127,7 @@ def main(argv=None):
     sub.add_parser("tune", help="measure launch configurations on this GPU and cache the best")
     b = sub.add_parser("bench", help="run benchmarks/bench_elu.py (arguments pass through)")
     b.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("export-kernelbench", help="write kernelbench/elu_solution.py from the package's kernel")
     args = parser.parse_args(argv)
-    {"info": info, "check": check, "tune": tune, "bench": bench}[args.command](args)
+    {"info": info, "check": check, "tune": tune, "bench": bench,
+     "export-kernelbench": export_kernelbench}[args.command](args)

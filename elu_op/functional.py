@@ -19,6 +19,15 @@ def _check(fn, input, **scalars):
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
+    ops.check_dtype(input)
+    if torch.compiler.is_compiling():
+        # Inside a compiled graph Inductor fuses aten's elu with its pointwise neighbours (a scale,
+        # a bias, a residual add), which saves whole passes over memory; an opaque custom op
+        # would split the graph there. torch.ops.fastelu.elu keeps the Triton kernel for callers
+        # who want it (it wins for a lone bf16/fp16 activation; see benchmarks/results/).
+        if inplace:
+            return torch.ops.aten.elu_(input, alpha, scale, input_scale)
+        return torch.ops.aten.elu(input, alpha, scale, input_scale)
     if ops.plain_cuda(input):  # what the dispatcher would run, minus its trip into Python
         if inplace:
             ops._elu_inplace_autograd(input, alpha, scale, input_scale)

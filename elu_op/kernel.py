@@ -80,7 +80,9 @@ def expm1(t):
     h = _pow2(k - 1.0)
     # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
     # float64) still fits and the final doubling overflows to inf exactly when it should.
-    return 2.0 * (h * p + (h - 0.5))
+    # Below 2**-100, expm1(t) rounds to t itself; returning t keeps subnormal t exact, which
+    # halving p (h = 1/2 at k = 0) would not.
+    return tl.where(tl.abs(t) < 7.888609052210118e-31, t, 2.0 * (h * p + (h - 0.5)))
 
 
 @triton.jit
@@ -101,6 +103,8 @@ def exp(t):
 def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr):
     x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
+    # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
+    # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
         g = tl.load(g_ptr + offs, mask=mask).to(poscoef.dtype)
         if IS_RESULT:

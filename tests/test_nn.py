@@ -94,3 +94,44 @@ def test_enable_routes_aten_on_cuda(monkeypatch):
     calls.clear()
     F.elu(x)
     assert not calls
+
+
+def test_compile_paths():
+    # Under torch.compile the Python API emits aten's elu (fusible); the op itself stays opaque.
+    graphs = []
+
+    def record(gm, inputs):
+        graphs.append({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
+        return gm
+
+    torch._dynamo.reset()
+    x = torch.randn(64)
+    torch.compile(lambda t: elu_op.selu(t * 0.5) + 1, backend=record, fullgraph=True)(x)
+    torch.compile(lambda t: torch.ops.fastelu.elu(t * 0.5) + 1, backend=record, fullgraph=True)(x)
+    assert any("aten.elu" in t for t in graphs[0]) and not any("fastelu" in t for t in graphs[0])
+    assert any("fastelu.elu" in t for t in graphs[1])
+
+
+def test_patched_model_dynamic_batch_no_recompile(device):
+    torch._dynamo.reset()
+    counts = torch._dynamo.utils.counters
+    counts.clear()
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ELU(), torch.nn.Linear(8, 2), torch.nn.SELU()).to(device)
+    elu_op.patch(model)
+    compiled = torch.compile(model, fullgraph=True, dynamic=True)
+    for batch in (3, 5, 17):
+        x = torch.randn(batch, 8, device=device)
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-6)
+    assert counts["stats"]["unique_graphs"] == 1
+
+
+@needs_cuda
+def test_reduce_overhead_cuda_graphs():
+    torch._dynamo.reset()
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ELU(inplace=True), torch.nn.Linear(32, 32),
+                                torch.nn.CELU(0.5), torch.nn.Linear(32, 4)).cuda()
+    elu_op.patch(model)
+    compiled = torch.compile(model, mode="reduce-overhead", fullgraph=True)
+    for _ in range(4):  # warm-up runs, then graph replays
+        x = torch.randn(8, 16, device="cuda")
+        torch.testing.assert_close(compiled(x).clone(), model(x), rtol=1e-5, atol=1e-6)
