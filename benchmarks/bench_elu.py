@@ -101,6 +101,7 @@ def main():
                 rows.append(bench_case("4096x393216", (4096, 393216), dtype, mode))
                 print(_line(rows[-1]), flush=True)
     calls = small_calls()
+    calls.update(first_call_s())
     write(args.out, props, rows, calls)
 
 
@@ -133,6 +134,22 @@ def small_calls():
     return {k: per_call_us(f) for k, f in cases.items()}
 
 
+def first_call_s():
+    """Seconds to the first result in a fresh process (import excluded), cold and warm Triton cache."""
+    import subprocess
+    import tempfile
+    code = ("import time, torch, elu_op; x = torch.randn(4096, device='cuda'); torch.cuda.synchronize(); "
+            "t = time.perf_counter(); elu_op.elu(x); torch.cuda.synchronize(); print(time.perf_counter() - t)")
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, TRITON_CACHE_DIR=cache)
+        for label in ("first call, fresh process, empty Triton cache (s)", "first call, fresh process, warm Triton cache (s)"):
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            out[label] = float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else float("nan")
+    return out
+
+
 def write(out_dir, props, rows, calls):
     os.makedirs(out_dir, exist_ok=True)
     gpu = props.name
@@ -145,7 +162,8 @@ def write(out_dir, props, rows, calls):
     table = ("| mode | dtype | elements | copy GB/s | fastelu GB/s | % of copy | x eager | x torch.compile | "
              "x seed |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(_line(r) for r in rows) + "\n")
     small = ("\n## Per call at 4096 elements (us, wall time of 3000 back-to-back calls, best of 3)\n\n"
-             "| call | us |\n|---|---|\n" + "\n".join(f"| {k} | {v:.1f} |" for k, v in calls.items()) + "\n")
+             "| call | us (s where marked) |\n|---|---|\n" +
+             "\n".join(f"| {k} | {v:.{2 if '(s)' in k else 1}f} |" for k, v in calls.items()) + "\n")
     path = os.path.join(out_dir, f"{slug}.md")
     with open(path, "w") as f:
         f.write(head + table + small)

@@ -67,3 +67,44 @@ def test_runs_on_the_tensors_own_device():
     before = torch.cuda.memory_allocated(0)
     torch.testing.assert_close(elu_op.elu(x), F.elu(x))
     assert torch.cuda.memory_allocated(0) == before
+
+
+def test_threads_and_streams():
+    import threading
+    errors = []
+
+    def worker(seed):
+        try:
+            gen = torch.Generator(device="cuda").manual_seed(seed)
+            stream = torch.cuda.Stream()
+            with torch.cuda.stream(stream):
+                for i in range(200):
+                    dtype = (torch.float32, torch.bfloat16, torch.float16)[i % 3]
+                    x = torch.randn(1000 + 37 * i, device="cuda", generator=gen).to(dtype) * 3
+                    y = elu_op.elu(x, 0.9)
+                    g = torch.ops.fastelu.elu_backward(x, 0.9, 1.0, 1.0, False, x)
+                    torch.testing.assert_close(y, F.elu(x, 0.9), rtol=2**-8, atol=1e-6)
+                    torch.testing.assert_close(g, torch.ops.aten.elu_backward(x, 0.9, 1.0, 1.0, False, x),
+                                               rtol=2**-8, atol=1e-6)
+            stream.synchronize()
+        except Exception as e:  # noqa: BLE001 - handed to the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_runs_on_the_current_stream():
+    # The kernel must be ordered after work queued on a side stream, not on the default stream.
+    side = torch.cuda.Stream()
+    x = torch.randn(2**22, device="cuda")
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(10_000_000)  # keep the stream busy so a wrongly placed kernel would race
+        z = x * 2
+        y = elu_op.elu(z)
+    side.synchronize()
+    torch.testing.assert_close(y, F.elu(x * 2))
