@@ -118,9 +118,14 @@ def small_calls():
     g = torch.randn_like(x)
     module = elu_op.FastELU()
     x.requires_grad_(False)
+    out = torch.empty_like(x)
+    block, warps = elu_op.configs.lookup(0, 4, x.numel())
     cases = {
         "F.elu (eager)": lambda: F.elu(x),
         "torch.empty_like alone": lambda: torch.empty_like(x),
+        "kernel.launch alone (output given)": lambda: elu_op.kernel.launch(out, x, None, x.numel(), 1.0, 1.0, 1.0,
+                                                                           False, block, warps),
+        "ops._elu_triton (allocation + launch)": lambda: elu_op.ops._elu_triton(x),
         "elu_op.elu": lambda: elu_op.elu(x),
         "elu_op.FastELU module": lambda: module(x),
         "torch.ops.fastelu.elu": lambda: torch.ops.fastelu.elu(x),

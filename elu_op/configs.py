@@ -38,10 +38,8 @@ CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b //
 
 
 def bucket(n):
-    for i, bound in enumerate(BUCKETS):
-        if n <= bound:
-            return i
-    return len(BUCKETS)
+    # Unrolled over BUCKETS: this runs on every call.
+    return 0 if n <= BUCKETS[0] else 1 if n <= BUCKETS[1] else 2 if n <= BUCKETS[2] else 3
 
 
 def cache_path(gpu_name):

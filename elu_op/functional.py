@@ -14,13 +14,13 @@ def _check(fn, input, **scalars):
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"{fn}(): input must be a Tensor, not {type(input).__name__}")
     for name, value in scalars.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or isinstance(value, torch.Tensor):
+        if type(value) is not float and (isinstance(value, (bool, torch.Tensor)) or not isinstance(value, numbers.Real)):
             raise TypeError(f"{fn}(): {name} must be a real number (int or float), not {type(value).__name__}")
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
-    ops.check_dtype(input)
     if torch.compiler.is_compiling():
+        ops.check_dtype(input)
         # Inside a compiled graph Inductor fuses aten's elu with its pointwise neighbours (a scale,
         # a bias, a residual add), which saves whole passes over memory; an opaque custom op
         # would split the graph there. torch.ops.fastelu.elu keeps the Triton kernel for callers

@@ -10,6 +10,8 @@ import triton
 import triton.language as tl
 from triton import knobs
 
+_runtime = knobs.runtime
+
 # Largest element count whose offsets (plus one block of slack) stay in int32.
 INT32_SAFE = 2**31 - 1
 
@@ -182,7 +184,7 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps)
     # The call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9),
     # minus the launch metadata when no profiler hook wants it.
     stream = torch._C._cuda_getCurrentRawStream(device)
-    enter, leave = knobs.runtime.launch_enter_hook, knobs.runtime.launch_exit_hook
+    enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
     if enter.calls or leave.calls:
         compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
                      compiled.launch_metadata((grid, 1, 1), stream, *args), enter, leave, *args)

@@ -77,15 +77,16 @@ def _is_dense(t):
 
 def plain_cuda(*tensors):
     """True when handing these tensors straight to the CUDA kernels below is exactly what the
-    dispatcher would do: real CUDA tensors, outside torch.compile tracing, with no dispatch or
-    function mode and no functorch transform active. The Python API, the autograd kernels and
-    the autograd formulas take this shortcut; each trip through the dispatcher into Python that
-    it saves is a large part of a small call.
+    dispatcher would do: real CUDA tensors (fake, functional and other subclass tensors fail the
+    type test) with no dispatch or function mode, functorch transform or JIT tracer active. The
+    Python API, the autograd kernels and the autograd formulas take this shortcut: each trip
+    through the dispatcher into Python that it saves is a large part of a small call.
     """
-    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() \
-            or torch._C._is_torch_function_mode_enabled() or torch._C._functorch.peek_interpreter_stack() is not None:
-        return False
-    return all(type(t) is torch.Tensor and t.is_cuda for t in tensors)
+    for t in tensors:
+        if type(t) is not torch.Tensor or not t.is_cuda:
+            return False
+    return not (torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled()
+                or torch._C._functorch.peek_interpreter_stack() is not None or torch._C._get_tracing_state())
 
 
 # ---- device kernels --------------------------------------------------------------------------

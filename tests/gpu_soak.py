@@ -39,17 +39,22 @@ def one_call(rng, check):
         g = torch.randn_like(x)
         got = torch.ops.fastelu.elu_backward(g, alpha, 1.0, 1.0, False, x)
         want = torch.ops.aten.elu_backward(g.double(), alpha, 1.0, 1.0, False, x.double())
-    else:
+    else:  # autograd through the in-place op, against PyTorch's own in-place autograd
         if dtype not in (torch.float32, torch.float64):
             x = x.float()
-        xg = x.detach().requires_grad_()
+        xg, xr = x.detach().requires_grad_(), x.detach().requires_grad_()
         elu_op.elu(xg * 1, alpha, inplace=True).sum().backward()
-        got, want = xg.grad, torch.where(x.double() > 0, 1.0, alpha * torch.exp(x.double()))
+        F.elu(xr * 1, alpha, inplace=True).sum().backward()
+        got, want = xg.grad, xr.grad.double()
     if not check:
         return True
     err = ((got.double() - want).abs() / want.abs().clamp_min(1e-2)).max().item()
-    # float32 gradients from the result carry the forward's rounding (see test_properties)
-    return err <= max(TOL[got.dtype], 2e-6 if kind == "autograd" else 0)
+    # Gradients from the result cancel (result + alpha) for x -> -inf: one ulp of the forward
+    # result shows there, in PyTorch as here.
+    ok = err <= max(TOL[got.dtype], 1e-4 if kind == "autograd" else 0)
+    if not ok:
+        print(f"  {kind} {dtype} n={n} alpha={alpha}: max error {err:.3e}", flush=True)
+    return ok
 
 
 def main():

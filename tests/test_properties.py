@@ -80,16 +80,15 @@ def reference(x, alpha, scale, input_scale):
 
 
 def backward_reference(g, s, alpha, scale, input_scale, is_result):
-    """aten's CUDA elu_backward (CPU's vectorized path sends NaN the other way), in float64."""
+    """aten's CUDA elu_backward (CPU's vectorized path sends NaN the other way): the products in the
+    compute type, in aten's order (they may underflow, as aten's do), exp from float64."""
     ct, pos, neg, ipt = _coefs(s.dtype, alpha, scale, input_scale)
-    sc, gc = s.cpu().to(ct).double(), g.cpu().to(ct).double()
+    sc, gc = s.cpu().to(ct), g.cpu().to(ct)
     if is_result:
-        negative = gc * ipt.double() * (sc + neg.double())
+        negative = gc * ipt * (sc + neg)
     else:
-        e = torch.exp((s.cpu().to(ct) * ipt).double())
-        e = torch.where(e > torch.finfo(ct).max, torch.inf, e)
-        negative = gc * ipt.double() * neg.double() * e
-    return torch.where(sc <= 0, negative, gc * pos.double())
+        negative = gc * ipt * neg * torch.exp((sc * ipt).double()).to(ct)
+    return torch.where(sc <= 0, negative, gc * pos).double()
 
 
 def ulps(got, ref):
