@@ -89,7 +89,7 @@ def tune(args):
             timings = []
             for block, warps in configs.CANDIDATES:
                 def call():
-                    kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps)
+                    kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps, index)
                 timings.append((do_bench(call, warmup=10, rep=40, return_mode="median"), (block, warps)))
                 done += 1
                 bar = "#" * (30 * done // steps)

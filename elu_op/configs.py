@@ -37,11 +37,6 @@ ITEMSIZES = (2, 4, 8)
 CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b // (32 * w) >= 4]
 
 
-def bucket(n):
-    # Unrolled over BUCKETS: this runs on every call.
-    return 0 if n <= BUCKETS[0] else 1 if n <= BUCKETS[1] else 2 if n <= BUCKETS[2] else 3
-
-
 def cache_path(gpu_name):
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     safe = "".join(c if c.isalnum() else "_" for c in gpu_name)
@@ -83,7 +78,7 @@ def lookup(device_index, itemsize, n):
     table = _tables.get(device_index)
     if table is None:
         table = _tables[device_index] = describe(device_index)[0]
-    return table[itemsize][bucket(n)]
+    return table[itemsize][0 if n <= BUCKETS[0] else 1 if n <= BUCKETS[1] else 2 if n <= BUCKETS[2] else 3]
 
 
 def describe(device_index):

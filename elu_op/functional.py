@@ -28,11 +28,13 @@ def _apply(input, alpha, scale, input_scale, inplace):
         if inplace:
             return torch.ops.aten.elu_(input, alpha, scale, input_scale)
         return torch.ops.aten.elu(input, alpha, scale, input_scale)
-    if ops.plain_cuda(input):  # what the dispatcher would run, minus its trip into Python
+    if ops.plain_cuda(input):  # what the dispatcher would run, minus its trips into Python
         if inplace:
             ops._elu_inplace_autograd(input, alpha, scale, input_scale)
             return input
-        return ops._elu_autograd(input, alpha, scale, input_scale)
+        if input.requires_grad and torch.is_grad_enabled():
+            return ops._EluFunction.apply(input, alpha, scale, input_scale)
+        return ops._elu_triton(input, alpha, scale, input_scale)
     if inplace:
         torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
         return input

@@ -158,31 +158,35 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, alpha: tl.float64, scale: tl.float64, i
 _compiled = {}
 
 
-def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps):
+def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps, device):
     """Run elu_kernel over the first n elements of the flat, equally laid out out, x and g.
 
-    g is None for the forward. out may be x (in place). The caller makes out's device current.
+    g is None for the forward; out may be x (in place). device is out's CUDA device index, made
+    current by the caller, or -1 for CPU tensors under the interpreter.
     """
     backward = g is not None
-    if not backward:
-        g = x
-    grid = triton.cdiv(n, block)
+    grid = (n + block - 1) // block
     int64 = n > INT32_SAFE - block
-    args = (out, x, g, n, alpha, scale, input_scale, block, backward, is_result, int64)
-    if not out.is_cuda:  # the CPU interpreter
-        elu_kernel[(grid,)](*args, num_warps=num_warps)
+    if device < 0:
+        elu_kernel[(grid,)](out, x, g if backward else x, n, alpha, scale, input_scale, block, backward,
+                            is_result, int64, num_warps=num_warps)
         return
-    aligned = (out.data_ptr() | x.data_ptr() | g.data_ptr()) % 16 == 0
-    device = out.get_device()
-    key = (device, out.dtype, block, num_warps, backward, is_result, int64)
-    compiled = _compiled.get(key) if aligned else None
+    out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
+    g_ptr = g.data_ptr() if backward else x_ptr
+    # n > INT32_SAFE: Triton types n as i64 rather than i32 there, another compiled kernel.
+    key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
+    compiled = _compiled.get(key) if (out_ptr | x_ptr | g_ptr) % 16 == 0 else None
     if compiled is None:
-        compiled = elu_kernel[(grid,)](*args, num_warps=num_warps)
-        if aligned:
+        compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, alpha, scale, input_scale, block,
+                                       backward, is_result, int64, num_warps=num_warps)
+        if (out_ptr | x_ptr | g_ptr) % 16 == 0:
             _compiled[key] = compiled
         return
-    # The call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9),
-    # minus the launch metadata when no profiler hook wants it.
+    # The call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9), with
+    # two savings: no launch metadata unless a profiler hook wants it, and the pointers as plain
+    # integers, which the launcher takes as they are, where for a tensor it calls data_ptr() and
+    # asks the driver about the address (cuPointerGetAttribute) on every launch.
+    args = (out_ptr, x_ptr, g_ptr, n, alpha, scale, input_scale, block, backward, is_result, int64)
     stream = torch._C._cuda_getCurrentRawStream(device)
     enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
     if enter.calls or leave.calls:

@@ -22,7 +22,7 @@ lib.define("elu_backward(Tensor grad_output, float alpha, float scale, float inp
            "Tensor self_or_result) -> Tensor")
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+DTYPES = frozenset((torch.float32, torch.float16, torch.bfloat16, torch.float64))
 
 OVERLAP_ERROR = ("unsupported operation: more than one element of the written-to tensor refers to a single "
                  "memory location. Please clone() the tensor before performing the operation.")
@@ -96,17 +96,13 @@ def _run(out, x, g, alpha, scale, input_scale, is_result):
     n = out.numel()
     if n == 0:
         return
-    if not out.is_cuda:
-        block, warps = configs.lookup(-1, out.element_size(), n)
-        kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
-        return
-    index = out.get_device()
+    index = out.get_device()  # -1 on the CPU
     block, warps = configs.lookup(index, out.element_size(), n)
-    if index == torch._C._cuda_getDevice():
-        kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
+    if index < 0 or index == torch._C._cuda_getDevice():
+        kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps, index)
     else:
         with torch.cuda.device(index):
-            kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps)
+            kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps, index)
 
 
 def _elu_triton(self, alpha=1.0, scale=1.0, input_scale=1.0):

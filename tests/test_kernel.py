@@ -94,12 +94,13 @@ def test_every_element_written(device, dtype, backward):
         x = randn(n, dtype, device)
         g = randn(n, dtype, device) if backward else None
         out = torch.full_like(x, math.nan)
-        block, warps = configs.lookup(-1 if device.type == "cpu" else 0, x.element_size(), n)
-        kernel.launch(out, x, g, n, 1.0, 1.0, 1.0, False, block, warps)
+        index = -1 if device.type == "cpu" else 0
+        block, warps = configs.lookup(index, x.element_size(), n)
+        kernel.launch(out, x, g, n, 1.0, 1.0, 1.0, False, block, warps, index)
         assert not out.isnan().any(), n
         # and nothing past n: a poisoned tail stays poisoned
         big = torch.full((n + 64,), math.nan, dtype=dtype, device=device)
-        kernel.launch(big, x, g, n, 1.0, 1.0, 1.0, False, block, warps)
+        kernel.launch(big, x, g, n, 1.0, 1.0, 1.0, False, block, warps, index)
         assert big[n:].isnan().all()
 
 
