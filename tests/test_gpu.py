@@ -40,6 +40,17 @@ def test_poisoned_allocator_every_element_written():
         assert not elu_op.elu(x).isnan().any()
 
 
+def test_n_just_under_2_31_then_over():
+    # regression: the compiled-kernel cache once keyed only on the 64-bit-offset switch, so a kernel
+    # compiled for an i32 n just under 2**31 was reused for an i64 n past it
+    small = torch.randn(2**31 - 64, device="cuda", dtype=torch.float16)
+    torch.testing.assert_close(elu_op.elu(small)[-4096:], F.elu(small[-4096:]), rtol=2**-10, atol=1e-6)
+    del small
+    big = torch.empty(2**31 + 64, device="cuda", dtype=torch.float16)
+    big[-4096:].normal_()
+    torch.testing.assert_close(elu_op.elu(big)[-4096:], F.elu(big[-4096:]), rtol=2**-10, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
 def test_more_than_2_31_elements(dtype):
     n = 2**31 + 1024

@@ -156,3 +156,26 @@ def test_functional_alpha(device, fn, ref):
 def test_selu_matches_torch(device):
     x = randn(999, torch.float32, device)
     torch.testing.assert_close(elu_op.selu(x), F.selu(x), rtol=4e-7, atol=1e-7)
+
+
+# ---- regressions: each of these was wrong once ----------------------------------------------------
+
+@pytest.mark.parametrize("dtype,x,input_scale", [(torch.float32, -3.3893e-05, 1.8918e-34),
+                                                 (torch.float64, -1e-10, 1e-300)])
+def test_expm1_of_a_subnormal_argument_is_exact(device, dtype, x, input_scale):
+    # found by hypothesis: x * input_scale subnormal lost its last bits (p halved at k = 0)
+    t = torch.tensor([x, -x / 7, x * 3], dtype=dtype, device=device)
+    got = torch.ops.fastelu.elu(t, 1.0, 1.0, input_scale)
+    want = (t.cpu() * input_scale).where(t.cpu() <= 0, t.cpu())  # expm1(s) rounds to s this small
+    assert torch.equal(got.cpu(), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_input_follows_aten_cuda(device, dtype):
+    # aten's CUDA kernels: forward branches on x > 0 (NaN -> NaN), backward on x <= 0, so the
+    # gradient of a NaN input is grad * scale
+    x = torch.tensor([math.nan, -1.0], dtype=dtype, device=device)
+    g = torch.tensor([2.0, 2.0], dtype=dtype, device=device)
+    assert torch.ops.fastelu.elu(x, 1.0, 1.5, 1.0).isnan()[0]
+    for is_result in (False, True):
+        assert torch.ops.fastelu.elu_backward(g, 1.0, 1.5, 1.0, is_result, x)[0].item() == 3.0
