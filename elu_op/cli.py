@@ -38,7 +38,11 @@ def check(args):
     """Every op on the available device against a float64 reference; exit 1 on any failure."""
     dev = _device()
     if dev.type == "cpu" and not ops.INTERPRET:
-        print("note: no GPU and TRITON_INTERPRET is not 1, so this checks PyTorch's CPU path, not the kernel")
+        # The interpreter must be on before the kernels are defined: run again in a process that has it.
+        import os
+        import subprocess
+        print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
+        sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"], env={**os.environ, "TRITON_INTERPRET": "1"}))
     tol = {torch.float32: 4e-7, torch.float64: 1e-15, torch.float16: 1e-3, torch.bfloat16: 8e-3}
     n = 2**20 + 7 if dev.type == "cuda" else 4099
     failed = 0
