@@ -119,3 +119,9 @@ def test_runs_on_the_current_stream():
         y = elu_op.elu(z)
     side.synchronize()
     torch.testing.assert_close(y, F.elu(x * 2))
+
+
+def test_backward_with_tensors_on_two_devices_is_refused():
+    g = torch.randn(8, device="cuda")
+    with pytest.raises(ValueError, match="cuda"):
+        torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, g.cpu())
