@@ -5,6 +5,10 @@ One formula covers ELU, SELU and CELU, the same one as aten's ``elu``:
 The math uses plain ``tl`` operations only, never libdevice, so the very same code
 runs compiled on a GPU and under ``TRITON_INTERPRET=1`` on CPU tensors in CI.
 """
+import functools
+import math
+import struct
+
 import torch
 import triton
 import triton.language as tl
@@ -119,26 +123,26 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 
 
 @triton.jit(do_not_specialize=["n"])
-def elu_kernel(out_ptr, x_ptr, g_ptr, n, alpha: tl.float64, scale: tl.float64, input_scale: tl.float64,
+def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
-    x is the input, or with IS_RESULT the saved forward result. Scalars come in as float64 so
-    that float64 tensors lose nothing.
+    x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
+    forms it (see negcoef() below). Scalars come in as float64 so that float64 tensors lose nothing.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
-    # the coefficients are rounded to that type first, then combined in aten's order.
-    # (Multiplying by a float64 one, rather than casting, keeps the interpreter, which passes
-    # scalars as Python floats, from rounding them to float32.)
+    # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
+    # casting, keeps the interpreter, which passes scalars as Python floats, from rounding them
+    # to float32.)
     one = tl.full([], 1.0, tl.float64)
     if x_ptr.dtype.element_ty == tl.float64:
         poscoef = scale * one
         negiptcoef = input_scale * one
-        negcoef = (alpha * one) * poscoef
+        negcoef = negcoef * one
     else:
         poscoef = (scale * one).to(tl.float32)
         negiptcoef = (input_scale * one).to(tl.float32)
-        negcoef = (alpha * one).to(tl.float32) * poscoef
+        negcoef = (negcoef * one).to(tl.float32)
     pid = tl.program_id(0)
     if INT64:
         pid = pid.to(tl.int64)
@@ -149,6 +153,25 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, alpha: tl.float64, scale: tl.float64, i
         _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
     else:
         _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+
+
+@functools.lru_cache(maxsize=256)
+def negcoef(alpha, scale, float64):
+    """alpha * scale as aten forms it: in float64 for float64 tensors, else as a float32 product of
+    the float32-rounded coefficients. Formed here rather than in the kernel, where the compiler
+    may fuse the product into an FMA with the result + alpha*scale of the gradient from the
+    result, skipping the rounding that aten's value has; that sum cancels as x -> -inf, and the
+    difference showed there as ulps by the trillion."""
+    if float64:
+        return alpha * scale
+    return _float32(_float32(alpha) * _float32(scale))  # exact in double, then rounded once
+
+
+def _float32(v):
+    try:
+        return struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:  # finite doubles past float32's range round to inf
+        return math.copysign(math.inf, v)
 
 
 # Compiled kernels by everything the launch specialises on, so that repeated calls skip
@@ -164,11 +187,12 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     g is None for the forward; out may be x (in place). device is out's CUDA device index, made
     current by the caller, or -1 for CPU tensors under the interpreter.
     """
+    coef = negcoef(alpha, scale, out.dtype is torch.float64)  # the kernel takes alpha * scale
     backward = g is not None
     grid = (n + block - 1) // block
     int64 = n > INT32_SAFE - block
     if device < 0:
-        elu_kernel[(grid,)](out, x, g if backward else x, n, alpha, scale, input_scale, block, backward,
+        elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block, backward,
                             is_result, int64, num_warps=num_warps)
         return
     out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
@@ -177,7 +201,7 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
     compiled = _compiled.get(key) if (out_ptr | x_ptr | g_ptr) % 16 == 0 else None
     if compiled is None:
-        compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, alpha, scale, input_scale, block,
+        compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block,
                                        backward, is_result, int64, num_warps=num_warps)
         if (out_ptr | x_ptr | g_ptr) % 16 == 0:
             _compiled[key] = compiled
@@ -186,7 +210,7 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     # two savings: no launch metadata unless a profiler hook wants it, and the pointers as plain
     # integers, which the launcher takes as they are, where for a tensor it calls data_ptr() and
     # asks the driver about the address (cuPointerGetAttribute) on every launch.
-    args = (out_ptr, x_ptr, g_ptr, n, alpha, scale, input_scale, block, backward, is_result, int64)
+    args = (out_ptr, x_ptr, g_ptr, n, coef, scale, input_scale, block, backward, is_result, int64)
     stream = torch._C._cuda_getCurrentRawStream(device)
     enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
     if enter.calls or leave.calls:

@@ -35,6 +35,7 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     if n == 0:
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
+    # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU
     elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0,
                      BACKWARD=False, IS_RESULT=False, INT64=n > 2**31 - 1 - {max_block})
     return out

@@ -118,26 +118,26 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
     key=["n"],
 )
 @triton.jit
-def elu_kernel(out_ptr, x_ptr, g_ptr, n, alpha: tl.float64, scale: tl.float64, input_scale: tl.float64,
+def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
-    x is the input, or with IS_RESULT the saved forward result. Scalars come in as float64 so
-    that float64 tensors lose nothing.
+    x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
+    forms it (see negcoef() below). Scalars come in as float64 so that float64 tensors lose nothing.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
-    # the coefficients are rounded to that type first, then combined in aten's order.
-    # (Multiplying by a float64 one, rather than casting, keeps the interpreter, which passes
-    # scalars as Python floats, from rounding them to float32.)
+    # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
+    # casting, keeps the interpreter, which passes scalars as Python floats, from rounding them
+    # to float32.)
     one = tl.full([], 1.0, tl.float64)
     if x_ptr.dtype.element_ty == tl.float64:
         poscoef = scale * one
         negiptcoef = input_scale * one
-        negcoef = (alpha * one) * poscoef
+        negcoef = negcoef * one
     else:
         poscoef = (scale * one).to(tl.float32)
         negiptcoef = (input_scale * one).to(tl.float32)
-        negcoef = (alpha * one).to(tl.float32) * poscoef
+        negcoef = (negcoef * one).to(tl.float32)
     pid = tl.program_id(0)
     if INT64:
         pid = pid.to(tl.int64)
@@ -157,6 +157,7 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     if n == 0:
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
+    # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU
     elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0,
                      BACKWARD=False, IS_RESULT=False, INT64=n > 2**31 - 1 - 4096)
     return out

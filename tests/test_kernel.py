@@ -179,3 +179,16 @@ def test_nan_input_follows_aten_cuda(device, dtype):
     assert torch.ops.fastelu.elu(x, 1.0, 1.5, 1.0).isnan()[0]
     for is_result in (False, True):
         assert torch.ops.fastelu.elu_backward(g, 1.0, 1.5, 1.0, is_result, x)[0].item() == 3.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gradient_from_result_uses_aten_rounded_coefficient(device, dtype):
+    # found by hypothesis on the GPU: result + alpha*scale cancels for x -> -inf, and the compiler
+    # fused alpha*scale into an FMA there, unrounded, where aten rounds it: trillions of ulps apart
+    alpha, scale = elu_op.functional.SELU_ALPHA, elu_op.functional.SELU_SCALE
+    x = torch.tensor([-30.0, -20.0, -12.0, -3.0], dtype=dtype, device=device)
+    s = torch.ops.fastelu.elu(x, alpha, scale, 1.0)
+    g = torch.ones_like(x)
+    neg = torch.tensor(alpha, dtype=dtype) * torch.tensor(scale, dtype=dtype)
+    want = g.cpu() * (s.cpu() + neg)  # aten: grad * input_scale * (result + negcoef), negcoef rounded
+    assert torch.equal(torch.ops.fastelu.elu_backward(g, alpha, scale, 1.0, True, s).cpu(), want)

@@ -104,6 +104,17 @@ def ulps(got, ref):
     return torch.where(both_nan, torch.zeros_like(d), torch.where(got.isnan() | ref.isnan(), mag, d))
 
 
+def assert_within_2_ulp(got, ref):
+    d = ulps(got, ref)
+    limit = 2
+    if got.dtype == torch.bfloat16 and DEVICE == "cpu":
+        # The interpreter truncates float32 to bfloat16 where GPUs round (one ulp more) and
+        # flushes bfloat16 subnormals.
+        limit = 3
+        d = torch.where(ref.abs() < torch.finfo(torch.bfloat16).tiny, torch.zeros_like(d), d)
+    assert d.numel() == 0 or d.max() <= limit, (d.max(), got.dtype)
+
+
 def same_bits(a, b):
     return a.shape == b.shape and torch.equal(a.cpu().contiguous().view(INT[a.dtype]),
                                               b.cpu().contiguous().view(INT[b.dtype]))
@@ -117,13 +128,7 @@ def test_forward_matches_pytorch(x, alpha, scale, input_scale):
     assert same_bits(x, before)  # the input is untouched
     assert got.shape == x.shape and got.dtype == x.dtype
     ref = reference(x, alpha, scale, input_scale)
-    # Within 2 ulp everywhere (the interpreter truncates to bfloat16 where GPUs round: 1 more there,
-    # and flushes bfloat16 subnormals).
-    limit = 3 if x.dtype == torch.bfloat16 and DEVICE == "cpu" else 2
-    d = ulps(got, ref)
-    if x.dtype == torch.bfloat16 and DEVICE == "cpu":
-        d = torch.where(ref.abs() < torch.finfo(torch.bfloat16).tiny, torch.zeros_like(d), d)
-    assert d.numel() == 0 or d.max() <= limit, (d.max(), x.dtype)
+    assert_within_2_ulp(got, ref)
     # Exact where PyTorch is exact: the positive branch with scale 1, and the special values.
     xc = x.cpu()
     if scale == 1.0:
@@ -151,9 +156,9 @@ def test_backward_matches_pytorch(x, alpha, scale, input_scale, is_result):
     got = torch.ops.fastelu.elu_backward(g, alpha, scale, input_scale, is_result, s)
     assert same_bits(g, g_before) and same_bits(s, s_before)
     want = backward_reference(g, s, alpha, scale, input_scale, is_result)
-    rtol = {torch.float32: 2e-6, torch.float64: 1e-13, torch.float16: 2**-10, torch.bfloat16: 2**-7}[x.dtype]
-    torch.testing.assert_close(got.cpu().double(), want.to(x.dtype).double(), rtol=rtol, atol=1e-6,
-                               equal_nan=True)
+    # The reference rounds as aten does, so only exp differs (ours to about one ulp) and the last
+    # product's rounding.
+    assert_within_2_ulp(got, want)
 
 
 @SETTINGS
