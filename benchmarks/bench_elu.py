@@ -79,7 +79,6 @@ def bench_case(label, shape, dtype, mode):
         t["seed"] = ms(seed)
     gbs = {k: streams * nbytes / v / 1e6 for k, v in t.items()}
     row = dict(label=label, dtype=dtype, mode=mode, n=n, gbs=gbs, t=t)
-    del x, y
     return row
 
 

@@ -1,7 +1,6 @@
 """Modules, patch/unpatch and the aten switch."""
 import pickle
 
-import pytest
 import torch
 import torch.nn.functional as F
 from conftest import needs_cuda, randn

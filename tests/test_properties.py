@@ -5,7 +5,6 @@ run raises it).
 """
 import os
 
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
