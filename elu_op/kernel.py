@@ -14,6 +14,8 @@ import triton
 import triton.language as tl
 from triton import knobs
 
+from . import launcher
+
 _runtime = knobs.runtime
 
 # Largest element count whose offsets (plus one block of slack) stay in int32.
@@ -174,9 +176,9 @@ def _float32(v):
         return math.copysign(math.inf, v)
 
 
-# Compiled kernels by everything the launch specialises on, so that repeated calls skip
-# Triton's argument binding and cache lookup (most of a small call's cost) and go straight
-# to the compiled launcher. Only used for 16-byte aligned pointers; anything else takes
+# Compiled kernels by everything the launch specialises on, each with its direct launch (see
+# launcher.py), so that repeated calls skip Triton's argument binding, cache lookup and launcher
+# (most of a small call's cost). Only used for 16-byte aligned pointers; anything else takes
 # Triton's ordinary path, which specialises on alignment itself.
 _compiled = {}
 
@@ -199,21 +201,28 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     g_ptr = g.data_ptr() if backward else x_ptr
     # n > INT32_SAFE: Triton types n as i64 rather than i32 there, another compiled kernel.
     key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
-    compiled = _compiled.get(key) if (out_ptr | x_ptr | g_ptr) % 16 == 0 else None
-    if compiled is None:
+    entry = _compiled.get(key) if (out_ptr | x_ptr | g_ptr) % 16 == 0 else None
+    if entry is None:
         compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block,
                                        backward, is_result, int64, num_warps=num_warps)
         if (out_ptr | x_ptr | g_ptr) % 16 == 0:
-            _compiled[key] = compiled
+            _compiled[key] = compiled, launcher.direct(compiled)
         return
-    # The call Triton's JITFunction.run makes once it has found the kernel (triton 3.6 to 3.9), with
-    # two savings: no launch metadata unless a profiler hook wants it, and the pointers as plain
-    # integers, which the launcher takes as they are, where for a tensor it calls data_ptr() and
-    # asks the driver about the address (cuPointerGetAttribute) on every launch.
-    args = (out_ptr, x_ptr, g_ptr, n, coef, scale, input_scale, block, backward, is_result, int64)
+    compiled, direct = entry
     stream = torch._C._cuda_getCurrentRawStream(device)
     enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
-    if enter.calls or leave.calls:
+    hooked = enter.calls or leave.calls
+    if direct is not None and not hooked:
+        c_launch, function, threads, shared, wide, extra = direct
+        if not c_launch(function, grid, threads, shared, stream, out_ptr, x_ptr, g_ptr, n, wide, coef, scale,
+                        input_scale, extra):
+            return
+    # Triton's launcher, as JITFunction.run calls it: it reports the launch to profiler hooks,
+    # makes a CUDA context current in a thread that has none yet (the direct launch fails
+    # there), and raises the driver's error if the launch fails again. The pointers go in as
+    # integers, which it takes as they are (for a tensor it would ask the driver about them).
+    args = (out_ptr, x_ptr, g_ptr, n, coef, scale, input_scale, block, backward, is_result, int64)
+    if hooked:
         compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
                      compiled.launch_metadata((grid, 1, 1), stream, *args), enter, leave, *args)
     else:

@@ -125,3 +125,50 @@ def test_backward_with_tensors_on_two_devices_is_refused():
     g = torch.randn(8, device="cuda")
     with pytest.raises(ValueError, match="cuda"):
         torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, g.cpu())
+
+
+def test_cached_kernels_launch_directly():
+    x = torch.randn(4096, device="cuda")
+    elu_op.elu(x), elu_op.elu(x)  # the first call compiles and caches, the second launches directly
+    assert kernel._compiled and all(direct is not None for _, direct in kernel._compiled.values())
+
+
+def test_failed_direct_launch_falls_back_to_triton(monkeypatch):
+    x = torch.randn(5000, device="cuda")
+    elu_op.elu(x)
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        return 201  # CUDA_ERROR_INVALID_CONTEXT, as in a thread without a current context
+
+    for key, (compiled, direct) in list(kernel._compiled.items()):
+        monkeypatch.setitem(kernel._compiled, key, (compiled, (failing,) + direct[1:]))
+    torch.testing.assert_close(elu_op.elu(x), F.elu(x), rtol=4e-7, atol=1e-7)
+    assert calls
+
+
+def test_first_cuda_call_of_a_new_thread():
+    # A fresh thread has no current CUDA context until something makes one: the direct launch
+    # fails there and Triton's launcher takes over.
+    import threading
+    x = torch.randn(6000, device="cuda")
+    elu_op.elu(x)
+    out = []
+    thread = threading.Thread(target=lambda: out.append(elu_op.elu(x)))
+    thread.start()
+    thread.join()
+    torch.testing.assert_close(out[0], F.elu(x), rtol=4e-7, atol=1e-7)
+
+
+def test_profiler_hooks_see_every_launch():
+    from triton import knobs
+    x = torch.randn(7000, device="cuda")
+    elu_op.elu(x)
+    seen = []
+    knobs.runtime.launch_enter_hook.add(seen.append)
+    try:
+        elu_op.elu(x)
+    finally:
+        knobs.runtime.launch_enter_hook.remove(seen.append)
+    assert len(seen) == 1
