@@ -10,12 +10,11 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _check(fn, input, **scalars):
+def _check(fn, input, alpha=1.0):
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"{fn}(): input must be a Tensor, not {type(input).__name__}")
-    for name, value in scalars.items():
-        if type(value) is not float and (isinstance(value, (bool, torch.Tensor)) or not isinstance(value, numbers.Real)):
-            raise TypeError(f"{fn}(): {name} must be a real number (int or float), not {type(value).__name__}")
+    if type(alpha) is not float and (isinstance(alpha, (bool, torch.Tensor)) or not isinstance(alpha, numbers.Real)):
+        raise TypeError(f"{fn}(): alpha must be a real number (int or float), not {type(alpha).__name__}")
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
@@ -43,7 +42,7 @@ def _apply(input, alpha, scale, input_scale, inplace):
 
 def elu(input, alpha=1.0, inplace=False):
     """Like torch.nn.functional.elu: x where x > 0, else alpha * (exp(x) - 1)."""
-    _check("elu", input, alpha=alpha)
+    _check("elu", input, alpha)
     return _apply(input, float(alpha), 1.0, 1.0, inplace)
 
 
@@ -55,7 +54,7 @@ def selu(input, inplace=False):
 
 def celu(input, alpha=1.0, inplace=False):
     """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
-    _check("celu", input, alpha=alpha)
+    _check("celu", input, alpha)
     if alpha == 0:
         raise ZeroDivisionError("ZeroDivisionError")  # what torch.nn.functional.celu raises
     return _apply(input, float(alpha), 1.0, 1.0 / alpha, inplace)
