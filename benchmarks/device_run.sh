@@ -12,3 +12,4 @@ python3 -m elu_op check 2>&1 | tee "$OUT/check.txt" | tail -3
 python3 -m pytest -q -rs tests -p no:cacheprovider 2>&1 | tee "$OUT/tests.txt" | tail -8
 python3 tests/gpu_soak.py 100000 2>&1 | tee "$OUT/soak.txt"
 python3 benchmarks/bench_elu.py --out "$OUT" "$@" 2>&1 | tail -90
+python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30

@@ -85,8 +85,14 @@ def plain_cuda(*tensors):
     for t in tensors:
         if type(t) is not torch.Tensor or not t.is_cuda:
             return False
-    return not (torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled()
-                or torch._C._functorch.peek_interpreter_stack() is not None or torch._C._get_tracing_state())
+    return not (_dispatch_modes() or _function_modes() or _functorch_transform() is not None or _jit_tracer())
+
+
+# Bound once: plain_cuda runs on every small call, where each attribute lookup shows.
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._is_torch_function_mode_enabled
+_functorch_transform = torch._C._functorch.peek_interpreter_stack
+_jit_tracer = torch._C._get_tracing_state
 
 
 # ---- device kernels --------------------------------------------------------------------------
