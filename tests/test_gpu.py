@@ -172,3 +172,25 @@ def test_profiler_hooks_see_every_launch():
     finally:
         knobs.runtime.launch_enter_hook.remove(seen.append)
     assert len(seen) == 1
+
+
+def test_captured_in_a_cuda_graph():
+    # Eager code captured by hand, as inference servers do: the direct launch is recorded like
+    # any other. Kernels are compiled before capture (Triton cannot compile during it).
+    x = torch.randn(5000, device="cuda")
+    g = torch.randn_like(x)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        elu_op.elu(x, 0.7)
+        torch.ops.fastelu.elu_backward(g, 0.7, 1.0, 1.0, False, x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = elu_op.elu(x, 0.7)
+        gi = torch.ops.fastelu.elu_backward(g, 0.7, 1.0, 1.0, False, x)
+    for _ in range(2):
+        x.copy_(torch.randn_like(x) * 3)
+        graph.replay()
+        torch.testing.assert_close(y, F.elu(x, 0.7), rtol=4e-7, atol=1e-7)
+        torch.testing.assert_close(gi, torch.ops.aten.elu_backward(g, 0.7, 1.0, 1.0, False, x), rtol=4e-7, atol=1e-7)
