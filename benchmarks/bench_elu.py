@@ -124,6 +124,25 @@ def _line(r):
             f"{seed} |")
 
 
+def launcher_calls(x, out, grid=None):
+    """Triton's launcher and fastelu's direct one ("triton", "direct" where it applies), each alone,
+    running the kernel that elu_op.elu(x) compiles and caches (x float32 on cuda:0) into out."""
+    n = x.numel()
+    block, warps = elu_op.configs.lookup(0, 4, n)
+    elu_op.elu(x)
+    compiled, direct = elu_op.kernel._compiled[(0, torch.float32, block, warps, False, False, False, False)]
+    stream = torch.cuda.current_stream().cuda_stream
+    grid = n // block if grid is None else grid
+    args = (out.data_ptr(), x.data_ptr(), x.data_ptr(), n)
+    calls = {"triton": lambda: compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None,
+                                            None, None, *args, 1.0, 1.0, 1.0, block, False, False, False)}
+    if direct is not None:
+        c_launch, function, threads, shared, wide, extra = direct
+        calls["direct"] = lambda: c_launch(function, grid, threads, shared, stream, *args, wide, 1.0, 1.0, 1.0,
+                                           extra)
+    return calls
+
+
 def small_calls():
     x = torch.randn(4096, device="cuda")
     g = torch.randn_like(x)
@@ -146,20 +165,10 @@ def small_calls():
         "torch.ops.fastelu.elu_backward": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
         "seed kernel": lambda: seed_elu(x),
     }
-    # The two launchers alone, on the kernel elu_op.elu(x) compiles and caches.
-    elu_op.elu(x)
-    key = (0, torch.float32, block, warps, False, False, False, False)
-    compiled, direct = elu_op.kernel._compiled[key]
-    stream = torch.cuda.current_stream().cuda_stream
-    grid = x.numel() // block
-    args = (out.data_ptr(), x.data_ptr(), x.data_ptr(), x.numel(), 1.0, 1.0, 1.0)
-    cases["Triton's launcher alone (CompiledKernel.run)"] = lambda: compiled.run(
-        grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None, None, None, *args, block, False,
-        False, False)
-    if direct is not None:
-        c_launch, function, threads, shared, wide, extra = direct
-        cases["fastelu's direct launch alone (launcher.py)"] = lambda: c_launch(
-            function, grid, threads, shared, stream, *args[:4], wide, *args[4:], extra)
+    launchers = launcher_calls(x, out)
+    cases["Triton's launcher alone (CompiledKernel.run)"] = launchers["triton"]
+    if "direct" in launchers:
+        cases["fastelu's direct launch alone (launcher.py)"] = launchers["direct"]
     xg = x.clone().requires_grad_()
     cases["F.elu, input requires grad"] = lambda: F.elu(xg)
     cases["elu_op.elu, input requires grad"] = lambda: elu_op.elu(xg)

@@ -17,7 +17,7 @@ import triton
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elu_op  # noqa: E402
-from bench_elu import per_call_us  # noqa: E402
+from bench_elu import launcher_calls, per_call_us  # noqa: E402
 from elu_op import configs, functional, kernel, ops  # noqa: E402
 
 
@@ -26,11 +26,7 @@ def steps():
     out = torch.empty_like(x)
     n = x.numel()
     block, warps = configs.lookup(0, 4, n)
-    elu_op.elu(x)  # compiles and caches the kernel
-    compiled, direct = kernel._compiled[(0, torch.float32, block, warps, False, False, False, False)]
-    stream = torch.cuda.current_stream().cuda_stream
-    args = (out.data_ptr(), x.data_ptr(), x.data_ptr(), n, 1.0, 1.0, 1.0)
-    c_launch, function, threads, shared, wide, extra = direct
+    launchers, one_block = launcher_calls(x, out), launcher_calls(x, out, grid=1)
     module, torch_module = elu_op.FastELU(), torch.nn.ELU()
     return {
         "F.elu (eager)": lambda: F.elu(x),
@@ -45,13 +41,9 @@ def steps():
         "kernel.negcoef": lambda: kernel.negcoef(1.0, 1.0, False),
         "torch._C._cuda_getCurrentRawStream": lambda: torch._C._cuda_getCurrentRawStream(0),
         "two data_ptr()": lambda: (out.data_ptr(), x.data_ptr()),
-        "Triton's launcher (CompiledKernel.run)": lambda: compiled.run(
-            n // block, 1, 1, stream, function, compiled.packed_metadata, None, None, None, *args, block, False,
-            False, False),
-        "direct launch (launcher.py)": lambda: c_launch(function, n // block, threads, shared, stream, *args[:4],
-                                                        wide, *args[4:], extra),
-        "direct launch, 1 block": lambda: c_launch(function, 1, threads, shared, stream, *args[:4], wide,
-                                                   *args[4:], extra),
+        "Triton's launcher (CompiledKernel.run)": launchers["triton"],
+        "direct launch (launcher.py)": launchers["direct"],
+        "direct launch, 1 block": one_block["direct"],
         "kernel.launch (output given)": lambda: kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps, 0),
         "ops._run (output given)": lambda: ops._run(out, x, None, 1.0, 1.0, 1.0, False),
         "ops._elu_triton": lambda: ops._elu_triton(x),

@@ -201,21 +201,20 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     backward = g is not None
     grid = (n + block - 1) // block
     int64 = n > INT32_SAFE - block
-    if device < 0:
-        elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block, backward,
-                            is_result, int64, num_warps=num_warps, enable_fp_fusion=True)
-        return
-    out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
-    g_ptr = g.data_ptr() if backward else x_ptr
-    # n > INT32_SAFE: Triton types n as i64 rather than i32 there, another compiled kernel.
-    key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
-    entry = _compiled.get(key) if (out_ptr | x_ptr | g_ptr) % 16 == 0 else None
+    entry = None
+    if device >= 0:
+        out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
+        g_ptr = g.data_ptr() if backward else x_ptr
+        aligned = (out_ptr | x_ptr | g_ptr) % 16 == 0
+        # n > INT32_SAFE: Triton types n as i64 rather than i32 there, another compiled kernel.
+        key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
+        entry = _compiled.get(key) if aligned else None
     if entry is None:
         # FMA contraction asked for by name: the polynomials are written for one FMA per term,
         # and Triton 3.10 turns it off by default.
         compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block,
                                        backward, is_result, int64, num_warps=num_warps, enable_fp_fusion=True)
-        if (out_ptr | x_ptr | g_ptr) % 16 == 0:
+        if device >= 0 and aligned:
             _compiled[key] = compiled, launcher.direct(compiled)
         return
     compiled, direct = entry
