@@ -124,23 +124,20 @@ def _line(r):
             f"{seed} |")
 
 
-def launcher_calls(x, out, grid=None):
-    """Triton's launcher and fastelu's direct one ("triton", "direct" where it applies), each alone,
-    running the kernel that elu_op.elu(x) compiles and caches (x float32 on cuda:0) into out."""
+def launcher_calls(x, out, one_block=False):
+    """Triton's launcher and fastelu's C++ launch ("triton", "cpp"), each alone, running the kernel
+    that elu_op.elu(x) compiles (x float32 on cuda:0) into out; one_block: over one block only."""
     n = x.numel()
     block, warps = elu_op.configs.lookup(0, 4, n)
     elu_op.elu(x)
-    compiled, direct = elu_op.kernel._compiled[(0, torch.float32, block, warps, False, False, False, False)]
+    compiled = elu_op.kernel._compiled[(0, torch.float32, block, warps, False, False, 0)]
     stream = torch.cuda.current_stream().cuda_stream
-    grid = n // block if grid is None else grid
+    grid = 1 if one_block else n // block
     args = (out.data_ptr(), x.data_ptr(), x.data_ptr(), n)
-    calls = {"triton": lambda: compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None,
-                                            None, None, *args, 1.0, 1.0, 1.0, block, False, False, False)}
-    if direct is not None:
-        c_launch, function, threads, shared, wide, extra = direct
-        calls["direct"] = lambda: c_launch(function, grid, threads, shared, stream, *args, wide, 1.0, 1.0, 1.0,
-                                           extra)
-    return calls
+    xs, outs = (x[:block], out[:block]) if one_block else (x, out)
+    return {"triton": lambda: compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None,
+                                           None, None, *args, 1.0, 1.0, 1.0, block, False, False, False),
+            "cpp": lambda: elu_op._C.launch(outs, xs, None, 1.0, 1.0, 1.0, False)}
 
 
 def small_calls():
@@ -161,14 +158,14 @@ def small_calls():
         "elu_op.elu": lambda: elu_op.elu(x),
         "elu_op.FastELU module": lambda: module(x),
         "torch.ops.fastelu.elu": lambda: torch.ops.fastelu.elu(x),
+        "torch.ops.aten.elu (eager, through torch.ops)": lambda: torch.ops.aten.elu(x),
         "aten elu_backward (eager)": lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x),
         "torch.ops.fastelu.elu_backward": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
         "seed kernel": lambda: seed_elu(x),
     }
     launchers = launcher_calls(x, out)
     cases["Triton's launcher alone (CompiledKernel.run)"] = launchers["triton"]
-    if "direct" in launchers:
-        cases["fastelu's direct launch alone (launcher.py)"] = launchers["direct"]
+    cases["fastelu's C++ launch alone (_C.launch, output given)"] = launchers["cpp"]
     xg = x.clone().requires_grad_()
     cases["F.elu, input requires grad"] = lambda: F.elu(xg)
     cases["elu_op.elu, input requires grad"] = lambda: elu_op.elu(xg)

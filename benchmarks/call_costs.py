@@ -26,7 +26,7 @@ def steps():
     out = torch.empty_like(x)
     n = x.numel()
     block, warps = configs.lookup(0, 4, n)
-    launchers, one_block = launcher_calls(x, out), launcher_calls(x, out, grid=1)
+    launchers, one_block = launcher_calls(x, out), launcher_calls(x, out, one_block=True)
     module, torch_module = elu_op.FastELU(), torch.nn.ELU()
     return {
         "F.elu (eager)": lambda: F.elu(x),
@@ -34,7 +34,6 @@ def steps():
         "torch.empty_like(x)": lambda: torch.empty_like(x),
         "functional._check": lambda: functional._check("elu", x, 1.0),
         "torch.compiler.is_compiling()": torch.compiler.is_compiling,
-        "ops.plain_cuda(x)": lambda: ops.plain_cuda(x),
         "ops.check_dtype(x)": lambda: ops.check_dtype(x),
         "ops._is_dense(x)": lambda: ops._is_dense(x),
         "configs.lookup": lambda: configs.lookup(0, 4, n),
@@ -42,8 +41,8 @@ def steps():
         "torch._C._cuda_getCurrentRawStream": lambda: torch._C._cuda_getCurrentRawStream(0),
         "two data_ptr()": lambda: (out.data_ptr(), x.data_ptr()),
         "Triton's launcher (CompiledKernel.run)": launchers["triton"],
-        "direct launch (launcher.py)": launchers["direct"],
-        "direct launch, 1 block": one_block["direct"],
+        "C++ launch (_C.launch, output given)": launchers["cpp"],
+        "C++ launch, 1 block": one_block["cpp"],
         "kernel.launch (output given)": lambda: kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps, 0),
         "ops._run (output given)": lambda: ops._run(out, x, None, 1.0, 1.0, 1.0, False),
         "ops._elu_triton": lambda: ops._elu_triton(x),
@@ -51,6 +50,9 @@ def steps():
         "torch.nn.ELU module (eager)": lambda: torch_module(x),
         "elu_op.FastELU module": lambda: module(x),
         "torch.ops.fastelu.elu": lambda: torch.ops.fastelu.elu(x),
+        "torch.ops.fastelu.elu.default": lambda: torch.ops.fastelu.elu.default(x),
+        "torch.ops.aten.elu (eager through torch.ops)": lambda: torch.ops.aten.elu(x),
+        "_C.elu (the op through the dispatcher, from C++)": lambda: elu_op._C.elu(x, 1.0, 1.0, 1.0),
     }
 
 

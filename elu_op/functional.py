@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from . import ops
+from . import _C, ops
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -27,17 +27,20 @@ def _apply(input, alpha, scale, input_scale, inplace):
         if inplace:
             return torch.ops.aten.elu_(input, alpha, scale, input_scale)
         return torch.ops.aten.elu(input, alpha, scale, input_scale)
-    if ops.plain_cuda(input):  # what the dispatcher would run, minus its trips into Python
+    if type(input) is torch.Tensor and not _function_modes():
+        # The op through the dispatcher, as torch.ops.fastelu.elu would call it, minus the
+        # microsecond its Python wrapper costs (torch function modes and subclasses need that).
         if inplace:
-            ops._elu_inplace_autograd(input, alpha, scale, input_scale)
+            _C.elu_(input, alpha, scale, input_scale)
             return input
-        if input.requires_grad and torch.is_grad_enabled():
-            return ops._EluFunction.apply(input, alpha, scale, input_scale)
-        return ops._elu_triton(input, alpha, scale, input_scale)
+        return _C.elu(input, alpha, scale, input_scale)
     if inplace:
         torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
         return input
     return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
+
+
+_function_modes = torch._C._is_torch_function_mode_enabled
 
 
 def elu(input, alpha=1.0, inplace=False):

@@ -14,8 +14,6 @@ import triton
 import triton.language as tl
 from triton import knobs
 
-from . import launcher
-
 _runtime = knobs.runtime
 
 # Largest element count whose offsets (plus one block of slack) stay in int32.
@@ -184,15 +182,22 @@ def _float32(v):
         return math.copysign(math.inf, v)
 
 
-# Compiled kernels by everything the launch specialises on, each with its direct launch (see
-# launcher.py), so that repeated calls skip Triton's argument binding, cache lookup and launcher
-# (most of a small call's cost). Only used for 16-byte aligned pointers; anything else takes
+def width(n, block):
+    """How the kernel addresses n elements in blocks of block: 0 with int32 offsets, 1 with int64
+    offsets and a 32-bit n, 2 with a 64-bit n (Triton types an n past int32 as i64: another
+    compiled kernel)."""
+    return 0 if n <= INT32_SAFE - block else 1 if n <= INT32_SAFE else 2
+
+
+# Compiled kernels by everything the launch specialises on, so that repeated calls skip Triton's
+# argument binding and cache lookup. Only used for 16-byte aligned pointers; anything else takes
 # Triton's ordinary path, which specialises on alignment itself.
 _compiled = {}
 
 
 def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps, device):
-    """Run elu_kernel over the first n elements of the flat, equally laid out out, x and g.
+    """Run elu_kernel over the first n elements of the flat, equally laid out out, x and g, through
+    Triton's launcher; return the compiled kernel where the C++ may launch it (aligned CUDA tensors).
 
     g is None for the forward; out may be x (in place). device is out's CUDA device index, made
     current by the caller, or -1 for CPU tensors under the interpreter.
@@ -200,39 +205,34 @@ def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps,
     coef = negcoef(alpha, scale, out.dtype is torch.float64)  # the kernel takes alpha * scale
     backward = g is not None
     grid = (n + block - 1) // block
-    int64 = n > INT32_SAFE - block
-    entry = None
+    wide = width(n, block)
+    int64 = wide > 0
+    compiled = None
     if device >= 0:
         out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
         g_ptr = g.data_ptr() if backward else x_ptr
         aligned = (out_ptr | x_ptr | g_ptr) % 16 == 0
-        # n > INT32_SAFE: Triton types n as i64 rather than i32 there, another compiled kernel.
-        key = (device, out.dtype, block, num_warps, backward, is_result, int64, n > INT32_SAFE)
-        entry = _compiled.get(key) if aligned else None
-    if entry is None:
+        key = (device, out.dtype, block, num_warps, backward, is_result, wide)
+        compiled = _compiled.get(key) if aligned else None
+    if compiled is None:
         # FMA contraction asked for by name: the polynomials are written for one FMA per term,
         # and Triton 3.10 turns it off by default.
         compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block,
                                        backward, is_result, int64, num_warps=num_warps, enable_fp_fusion=True)
         if device >= 0 and aligned:
-            _compiled[key] = compiled, launcher.direct(compiled)
-        return
-    compiled, direct = entry
+            _compiled[key] = compiled
+            return compiled
+        return None
+    # Triton's launcher, as JITFunction.run calls it: it reports the launch to profiler hooks,
+    # makes a CUDA context current in a thread that has none yet, and raises the driver's error
+    # if the launch fails. The pointers go in as integers, which it takes as they are (for a
+    # tensor it would ask the driver about them).
     stream = torch._C._cuda_getCurrentRawStream(device)
     enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
-    hooked = enter.calls or leave.calls
-    if direct is not None and not hooked:
-        c_launch, function, threads, shared, wide, extra = direct
-        if not c_launch(function, grid, threads, shared, stream, out_ptr, x_ptr, g_ptr, n, wide, coef, scale,
-                        input_scale, extra):
-            return
-    # Triton's launcher, as JITFunction.run calls it: it reports the launch to profiler hooks,
-    # makes a CUDA context current in a thread that has none yet (the direct launch fails
-    # there), and raises the driver's error if the launch fails again. The pointers go in as
-    # integers, which it takes as they are (for a tensor it would ask the driver about them).
     args = (out_ptr, x_ptr, g_ptr, n, coef, scale, input_scale, block, backward, is_result, int64)
-    if hooked:
+    if enter.calls or leave.calls:
         compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
                      compiled.launch_metadata((grid, 1, 1), stream, *args), enter, leave, *args)
     else:
         compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None, None, None, *args)
+    return compiled

@@ -1,17 +1,21 @@
-"""The fastelu operators: schemas, device kernels, fake kernels and autograd, all in one place.
+"""The fastelu operators: schemas, which kernels serve which dispatch keys, the Python kernels
+and the fake kernels. The C++ kernels and the autograd formulas are in csrc/fastelu.cpp.
 
 torch.ops.fastelu.elu(self, alpha=1.0, scale=1.0, input_scale=1.0)      like aten::elu
 torch.ops.fastelu.elu_(self, alpha=1.0, scale=1.0, input_scale=1.0)     like aten::elu_
 torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
-CUDA tensors run the Triton kernel; CPU tensors run it under TRITON_INTERPRET=1 and use
-aten's own CPU kernel otherwise; any other device gets aten's kernel.
+CUDA tensors run the Triton kernel, launched from C++ (csrc/fastelu.cpp) in the common case;
+CPU tensors run it under TRITON_INTERPRET=1 and use aten's own CPU kernel otherwise; any other
+device gets aten's kernel.
 """
+import contextlib
 import os
 
 import torch
+from triton import knobs
 
-from . import configs, kernel
+from . import _C, configs, kernel, launcher  # _C: the ops' C++ kernels, registered on import
 
 lib = torch.library.Library("fastelu", "DEF")
 lib.define("elu(Tensor self, float alpha=1.0, float scale=1.0, float input_scale=1.0) -> Tensor")
@@ -26,11 +30,7 @@ DTYPES = frozenset((torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 OVERLAP_ERROR = ("unsupported operation: more than one element of the written-to tensor refers to a single "
                  "memory location. Please clone() the tensor before performing the operation.")
-# Also raised for a negative input_scale, which PyTorch lets through: the result's sign then no
-# longer tells which branch the input took, and the gradient would be silently wrong.
-NEGATIVE_SLOPE_ERROR = ("In-place elu backward calculation is triggered with a negative slope which is not "
-                        "supported. This is caused by calling in-place forward function with a negative slope, "
-                        "please call out-of-place version instead.")
+NEGATIVE_SLOPE_ERROR = _C.NEGATIVE_SLOPE_ERROR
 
 
 # ---- checks, all made before anything is written --------------------------------------------
@@ -75,40 +75,20 @@ def _is_dense(t):
     return True
 
 
-def plain_cuda(*tensors):
-    """True when handing these tensors straight to the CUDA kernels below is exactly what the
-    dispatcher would do: real CUDA tensors (fake, functional and other subclass tensors fail the
-    type test) with no dispatch or function mode, functorch transform or JIT tracer active. The
-    Python API, the autograd kernels and the autograd formulas take this shortcut: each trip
-    through the dispatcher into Python that it saves is a large part of a small call.
-    """
-    for t in tensors:
-        if type(t) is not torch.Tensor or not t.is_cuda:
-            return False
-    return not (_dispatch_modes() or _function_modes() or _functorch_transform() is not None or _jit_tracer())
-
-
-# Bound once: plain_cuda runs on every small call, where each attribute lookup shows.
-_dispatch_modes = torch._C._len_torch_dispatch_stack
-_function_modes = torch._C._is_torch_function_mode_enabled
-_functorch_transform = torch._C._functorch.peek_interpreter_stack
-_jit_tracer = torch._C._get_tracing_state
-
-
 # ---- device kernels --------------------------------------------------------------------------
 
 def _run(out, x, g, alpha, scale, input_scale, is_result):
     # out, x and g (or None) are dense with one layout, so the kernel sees flat arrays.
     n = out.numel()
-    if n == 0:
+    if n == 0 or _C.launch(out, x, g, alpha, scale, input_scale, is_result):
         return
     index = out.get_device()  # -1 on the CPU
     block, warps = configs.lookup(index, out.element_size(), n)
-    if index < 0 or index == torch._C._cuda_getDevice():
-        kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps, index)
-    else:
-        with torch.cuda.device(index):
-            kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps, index)
+    with torch.cuda.device(index) if 0 <= index != torch._C._cuda_getDevice() else contextlib.nullcontext():
+        compiled = kernel.launch(out, x, g, n, alpha, scale, input_scale, is_result, block, warps, index)
+    if compiled is not None:  # from now on the C++ launches it (_C.launch above, or the op's own C++)
+        mode = 0 if g is None else 1 + is_result
+        launcher.register(compiled, index, out.dtype, n, mode, block, kernel.width(n, block))
 
 
 def _elu_triton(self, alpha=1.0, scale=1.0, input_scale=1.0):
@@ -160,11 +140,15 @@ def _elu_backward_aten(grad_output, alpha, scale, input_scale, is_result, self_o
     return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
 
+# Where each op's kernels live. CUDA, Autograd and ADInplaceOrView: C++ (csrc/fastelu.cpp); its
+# CUDA kernels call the Python ones above (handed over at the end of this file) for all but the
+# common case.
+# CPU under TRITON_INTERPRET=1: the Triton kernel, interpreted. Any other device, and the CPU
+# otherwise: aten's kernel. Fake kernels and the autograd formulas: below.
 _TRITON = {"elu": _elu_triton, "elu_": _elu_inplace_triton, "elu_backward": _elu_backward_triton}
 _ATEN = {"elu": _elu_aten, "elu_": _elu_inplace_aten, "elu_backward": _elu_backward_aten}
 for _name in _TRITON:
-    lib.impl(_name, _ATEN[_name], "CompositeExplicitAutograd")  # every device PyTorch supports
-    lib.impl(_name, _TRITON[_name], "CUDA")
+    lib.impl(_name, _ATEN[_name], "CompositeExplicitAutograd")
     if INTERPRET:
         lib.impl(_name, _TRITON[_name], "CPU")
 
@@ -188,130 +172,7 @@ def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_o
     return torch.empty_like(self_or_result)
 
 
-# ---- autograd ------------------------------------------------------------------------------------
-# The formulas are aten's (derivatives.yaml): elu saves its input, elu_ its result, and
-# elu_backward is itself differentiable, so second derivatives work.
+# ---- the C++ kernels' way back: the Python kernels above, for all but the common case ----------
 
-_below_autograd = torch._C._AutoDispatchBelowADInplaceOrView
-
-
-class _EluFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, alpha, scale, input_scale):
-        out = _elu(x, alpha, scale, input_scale)
-        ctx.save_for_backward(x)
-        ctx.coefs = (alpha, scale, input_scale)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, = ctx.saved_tensors
-        return _elu_backward(grad, *ctx.coefs, False, x), None, None, None
-
-
-class _EluInplaceFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, alpha, scale, input_scale):
-        if plain_cuda(x):
-            _elu_inplace_triton(x, alpha, scale, input_scale)
-        else:
-            with _below_autograd():
-                torch.ops.fastelu.elu_(x, alpha, scale, input_scale)
-        ctx.mark_dirty(x)
-        ctx.save_for_backward(x)
-        ctx.coefs = (alpha, scale, input_scale)
-        return x
-
-    @staticmethod
-    def backward(ctx, grad):
-        result, = ctx.saved_tensors
-        return _elu_backward(grad, *ctx.coefs, True, result), None, None, None
-
-
-class _EluBackwardFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        out = _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-        ctx.save_for_backward(grad_output, self_or_result)
-        ctx.args = (alpha, scale, input_scale, is_result)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad_output, s = ctx.saved_tensors
-        alpha, scale, input_scale, is_result = ctx.args
-        d_grad_output = d_s = None
-        if ctx.needs_input_grad[0]:
-            d_grad_output = torch.ops.fastelu.elu_backward(grad, alpha, scale, input_scale, is_result, s)
-        if ctx.needs_input_grad[5]:
-            negative = (s < 0).type_as(grad)
-            if is_result:
-                d_s = grad * grad_output * input_scale * negative
-            else:
-                d_s = torch.ops.fastelu.elu_backward(grad * grad_output * input_scale, alpha, scale,
-                                                     input_scale, False, s) * negative
-        return d_grad_output, None, None, None, None, d_s
-
-
-def _elu(self, alpha, scale, input_scale):
-    # Below autograd: the Triton kernel directly where the dispatcher would pick it anyway.
-    if plain_cuda(self):
-        return _elu_triton(self, alpha, scale, input_scale)
-    with _below_autograd():
-        return torch.ops.fastelu.elu(self, alpha, scale, input_scale)
-
-
-def _elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-    # Also reached from backward with create_graph=True: then autograd must see the op.
-    if plain_cuda(grad_output, self_or_result) and not torch.is_grad_enabled():
-        return _elu_backward_triton(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-    return torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-
-
-def _elu_autograd(self, alpha=1.0, scale=1.0, input_scale=1.0):
-    if self.requires_grad and torch.is_grad_enabled():
-        return _EluFunction.apply(self, alpha, scale, input_scale)
-    return _elu(self, alpha, scale, input_scale)
-
-
-def _elu_inplace_autograd(self, alpha=1.0, scale=1.0, input_scale=1.0):
-    if self.requires_grad and torch.is_grad_enabled():
-        # PyTorch finds these only after writing (or, for the slope, in backward); we refuse first.
-        if self.is_leaf:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if self._is_view() and self._base.is_leaf and self._base.requires_grad:
-            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
-                               "operation.")
-        if alpha < 0 or input_scale < 0:
-            raise RuntimeError(NEGATIVE_SLOPE_ERROR)
-        _EluInplaceFunction.apply(self, alpha, scale, input_scale)  # mark_dirty rebases self's history
-        return
-    if plain_cuda(self):
-        _elu_inplace_triton(self, alpha, scale, input_scale)
-    else:
-        with _below_autograd():
-            torch.ops.fastelu.elu_(self, alpha, scale, input_scale)
-    torch.autograd.graph.increment_version(self)
-
-
-def _elu_inplace_ad_inplace_or_view(self, alpha=1.0, scale=1.0, input_scale=1.0):
-    # Reached only by callers that enter below autograd themselves: bump the version counter
-    # as aten's in-place ops do, so saved tensors notice the write.
-    with _below_autograd():
-        torch.ops.fastelu.elu_(self, alpha, scale, input_scale)
-    torch.autograd.graph.increment_version(self)
-
-
-def _elu_backward_autograd(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-    if (grad_output.requires_grad or self_or_result.requires_grad) and torch.is_grad_enabled():
-        return _EluBackwardFunction.apply(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-    if plain_cuda(grad_output, self_or_result):
-        return _elu_backward_triton(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-    with _below_autograd():
-        return torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-
-
-lib.impl("elu", _elu_autograd, "Autograd")
-lib.impl("elu_", _elu_inplace_autograd, "Autograd")
-lib.impl("elu_", _elu_inplace_ad_inplace_or_view, "ADInplaceOrView")
-lib.impl("elu_backward", _elu_backward_autograd, "Autograd")
+_C.setup(list(configs.BUCKETS), kernel.INT32_SAFE,
+         dict(elu=_elu_triton, elu_=_elu_inplace_triton, elu_backward=_elu_backward_triton), knobs.runtime)

@@ -127,38 +127,50 @@ def test_backward_with_tensors_on_two_devices_is_refused():
         torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, g.cpu())
 
 
-def test_cached_kernels_launch_directly():
+def test_after_the_first_call_every_entry_point_stays_in_cpp(monkeypatch):
     x = torch.randn(4096, device="cuda")
-    elu_op.elu(x), elu_op.elu(x)  # the first call compiles and caches, the second launches directly
-    assert kernel._compiled and all(direct is not None for _, direct in kernel._compiled.values())
+    g = torch.randn_like(x)
+    calls = [
+        lambda: elu_op.elu(x), lambda: elu_op.selu(x), lambda: elu_op.FastCELU(0.5)(x),
+        lambda: torch.ops.fastelu.elu(x, 0.7), lambda: elu_op.elu(x.clone(), inplace=True),
+        lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+        lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, True, F.elu(x)),
+    ]
+    for call in calls:
+        call()  # compiles where needed and registers the kernel with the C++
+    python_runs = []
+    run = elu_op.ops._run
+    monkeypatch.setattr(elu_op.ops, "_run", lambda *a: python_runs.append(a) or run(*a))
+    for call in calls:
+        call()
+    assert not python_runs
+    torch.testing.assert_close(elu_op.elu(x, 0.7), F.elu(x, 0.7), rtol=4e-7, atol=1e-7)
+    torch.testing.assert_close(torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, True, F.elu(x)),
+                               torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, True, F.elu(x)), rtol=4e-7, atol=1e-7)
 
 
-def test_failed_direct_launch_falls_back_to_triton(monkeypatch):
-    x = torch.randn(5000, device="cuda")
-    elu_op.elu(x)
-    calls = []
-
-    def failing(*args):
-        calls.append(args)
-        return 201  # CUDA_ERROR_INVALID_CONTEXT, as in a thread without a current context
-
-    for key, (compiled, direct) in list(kernel._compiled.items()):
-        monkeypatch.setitem(kernel._compiled, key, (compiled, (failing,) + direct[1:]))
-    torch.testing.assert_close(elu_op.elu(x), F.elu(x), rtol=4e-7, atol=1e-7)
-    assert calls
+def test_unaligned_tensors_take_the_python_path(monkeypatch):
+    base = torch.randn(5001, device="cuda")
+    elu_op.elu(base[:5000])
+    python_runs = []
+    run = elu_op.ops._run
+    monkeypatch.setattr(elu_op.ops, "_run", lambda *a: python_runs.append(a) or run(*a))
+    torch.testing.assert_close(elu_op.elu(base[1:]), F.elu(base[1:]), rtol=4e-7, atol=1e-7)
+    assert len(python_runs) == 1
 
 
 def test_first_cuda_call_of_a_new_thread():
-    # A fresh thread has no current CUDA context until something makes one: the direct launch
-    # fails there and Triton's launcher takes over.
+    # A fresh thread has no current CUDA context until something makes one: where the C++
+    # launch fails for that, Python's path (Triton's launcher) takes over.
     import threading
     x = torch.randn(6000, device="cuda")
     elu_op.elu(x)
     out = []
-    thread = threading.Thread(target=lambda: out.append(elu_op.elu(x)))
+    thread = threading.Thread(target=lambda: out.extend((elu_op.elu(x), elu_op.elu(x))))
     thread.start()
     thread.join()
     torch.testing.assert_close(out[0], F.elu(x), rtol=4e-7, atol=1e-7)
+    torch.testing.assert_close(out[1], F.elu(x), rtol=4e-7, atol=1e-7)
 
 
 def test_profiler_hooks_see_every_launch():
@@ -175,7 +187,7 @@ def test_profiler_hooks_see_every_launch():
 
 
 def test_captured_in_a_cuda_graph():
-    # Eager code captured by hand, as inference servers do: the direct launch is recorded like
+    # Eager code captured by hand, as inference servers do: the C++ launch is recorded like
     # any other. Kernels are compiled before capture (Triton cannot compile during it).
     x = torch.randn(5000, device="cuda")
     g = torch.randn_like(x)

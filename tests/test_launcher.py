@@ -1,4 +1,5 @@
-"""The direct launcher: its reading of the compiled kernel's parameters and its C function."""
+"""The C++ launch path: the compiled kernel's parameters as launcher.py reads them, and the C++
+module's registrations and checks (its launches are tested on the GPU, in test_gpu.py)."""
 import os
 import pathlib
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from elu_op import launcher
+from elu_op import _C, launcher
 
 
 # Compiles elu_kernel for a GPU without one (PTX and ptxas come with Triton), in a process of its
@@ -55,15 +56,24 @@ def test_parameter_plan_refuses_other_parameter_lists():
     assert launcher.parameter_plan(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64")) is None
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a CUDA driver")
-def test_c_launch_builds_and_says_when_there_is_no_driver():
-    launch = launcher.c_launch()
-    assert launch is not None
-    with pytest.raises(RuntimeError, match="libcuda"):
-        launch(0, 1, 128, 0, 0, 0, 0, 0, 1, False, 1.0, 1.0, 1.0, 2)
+def test_cpp_kernels_are_the_ones_registered():
+    for name, keys in (("elu", ("CUDA", "Autograd")), ("elu_", ("CUDA", "Autograd", "ADInplaceOrView")),
+                       ("elu_backward", ("CUDA", "Autograd"))):
+        dump = torch._C._dispatch_dump(f"fastelu::{name}")
+        for key in keys:
+            assert any(line.startswith(key) and "fastelu.cpp" in line for line in dump.splitlines()), (name, key)
 
 
-def test_c_launch_checks_its_arguments():
-    launch = launcher.c_launch()
-    with pytest.raises(TypeError, match="14 arguments"):
-        launch(0, 1)
+def test_cpp_launch_leaves_what_it_has_no_kernel_for_to_python():
+    x = torch.randn(100)
+    assert _C.launch(x, x, None, 1.0, 1.0, 1.0, False) is False  # a CPU tensor: never launched from C++
+    assert _C.launch(x, x, x, 1.0, 1.0, 1.0, True) is False
+
+
+def test_register_kernel_checks_its_key():
+    with pytest.raises(RuntimeError, match="bad key"):
+        _C.register_kernel(0, torch.int32, 4096, 0, 512, 0, 0, 128, 0, 2, False)
+    with pytest.raises(RuntimeError, match="bad key"):
+        _C.register_kernel(0, torch.float32, 4096, 3, 512, 0, 0, 128, 0, 2, False)
+    # more appended pointers than the C++ passes: left to Triton's launcher
+    assert _C.register_kernel(0, torch.float32, 4096, 0, 512, 0, 0, 128, 0, 9, False) is False
