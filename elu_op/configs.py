@@ -91,5 +91,8 @@ def describe(device_index):
 
 
 def forget():
-    """Drop the loaded tables, so the next lookup reads the cache file again (after tuning)."""
+    """Drop the loaded tables, so the next lookup reads the cache file again (after tuning), and
+    the kernels the C++ launches with the old configurations."""
+    from . import _C
     _tables.clear()
+    _C.forget()

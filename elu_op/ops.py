@@ -144,7 +144,7 @@ def _elu_backward_aten(grad_output, alpha, scale, input_scale, is_result, self_o
 # CUDA kernels call the Python ones above (handed over at the end of this file) for all but the
 # common case.
 # CPU under TRITON_INTERPRET=1: the Triton kernel, interpreted. Any other device, and the CPU
-# otherwise: aten's kernel. Fake kernels and the autograd formulas: below.
+# otherwise: aten's kernel. Fake kernels: below.
 _TRITON = {"elu": _elu_triton, "elu_": _elu_inplace_triton, "elu_backward": _elu_backward_triton}
 _ATEN = {"elu": _elu_aten, "elu_": _elu_inplace_aten, "elu_backward": _elu_backward_aten}
 for _name in _TRITON:

@@ -32,8 +32,8 @@ struct Kernel {
   bool wide = false;  // n is a 64-bit parameter
 };
 
-// One per (device, dtype, size bucket, mode). Kernels by offset width: 0 int32, 1 int64 with a
-// 32-bit n, 2 a 64-bit n (kernel.py compiles each when a size first needs it).
+// One per (device, dtype, size bucket, mode). Kernels by offset width (kernel.width): 0 int32,
+// 1 int64 with a 32-bit n, 2 a 64-bit n, each registered when a size first needs it.
 struct Slot {
   int64_t block = 0;
   Kernel kernels[3];
