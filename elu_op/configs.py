@@ -49,7 +49,9 @@ def load_table(gpu_name, capability):
     if path.exists():
         try:
             tuned = json.loads(path.read_text())
-            return {int(k): tuple(tuple(c) for c in v) for k, v in tuned.items()}, str(path)
+            table = {int(k): tuple(tuple(c) for c in v) for k, v in tuned.items()}
+            _validate(table)
+            return table, str(path)
         except (ValueError, TypeError, AttributeError) as e:
             import warnings
             warnings.warn(f"fastelu: ignoring unreadable tuning cache {path}: {e}")
@@ -60,6 +62,18 @@ def load_table(gpu_name, capability):
     if tuple(capability) == (9, 0):
         table[2] = SM90_16BIT
     return table, source
+
+
+def _validate(table):
+    # A hand-edited or truncated file must fail here, not as an IndexError inside an elu call.
+    if sorted(table) != sorted(ITEMSIZES):
+        raise ValueError(f"expected entries for itemsizes {ITEMSIZES}, got {sorted(table)}")
+    for configs in table.values():
+        if len(configs) != len(BUCKETS) + 1:
+            raise ValueError(f"expected {len(BUCKETS) + 1} (BLOCK, num_warps) pairs per itemsize, got {len(configs)}")
+        for c in configs:
+            if len(c) != 2 or not all(type(v) is int and v > 0 and v & (v - 1) == 0 for v in c):
+                raise ValueError(f"a (BLOCK, num_warps) pair must be two powers of two, got {list(c)}")
 
 
 def save_table(gpu_name, table):
