@@ -1,0 +1,91 @@
+"""Every candidate launch configuration at sizes 2**16-2**24, beside copy_ and eager PyTorch,
+and how far one kernel's timing moves between interleaved do_bench calls.
+
+Calls of a few microseconds are where a better configuration and noise are hard to tell apart;
+this shows which is which. Writes benchmarks/results/<gpu>_configs.md and prints it.
+
+    python benchmarks/config_sweep.py [--out DIR] [--rounds N]
+"""
+import argparse
+import datetime
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+import triton
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import elu_op  # noqa: E402
+from elu_op import configs, kernel  # noqa: E402
+from elu_op.cli import middle_mean  # noqa: E402
+
+CANDIDATES = [(256, 2)] + configs.CANDIDATES
+
+
+def sweep_case(n, dtype, backward, rounds):
+    x = torch.randn(n, device="cuda", dtype=dtype)
+    g = torch.randn_like(x) if backward else None
+    out = torch.empty_like(x)
+    fns = {f"{b}/{w}": (lambda b=b, w=w: kernel.launch(out, x, g, n, 1.0, 1.0, 1.0, False, b, w, 0))
+           for b, w in CANDIDATES}
+    if backward:
+        fns.update(fastelu=lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+                   copy=lambda: torch.add(x, g, out=out),
+                   eager=lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x))
+    else:
+        fns.update(fastelu=lambda: elu_op.elu(x), copy=lambda: out.copy_(x), eager=lambda: F.elu(x))
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(1000 * do_bench(fn, warmup=10, rep=25, return_mode="median"))
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--rounds", type=int, default=9)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    props = torch.cuda.get_device_properties(0)
+    lines = [f"# Launch configurations, sizes 2**16-2**24, on {props.name}", "",
+             f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}. Microseconds, each "
+             f"the mean of the middle 60% of {args.rounds} interleaved rounds of a do_bench median (L2 flushed). "
+             f"`spread`: how far one implementation's round medians moved, (max - min) / mean, for fastelu's "
+             f"kernel and for copy_ (torch.add(x, g, out=y) for the backward). `config`: the one fastelu uses; "
+             f"`best`: the fastest of {len(CANDIDATES)} candidates and in how many rounds it was the fastest.", "",
+             "| mode | dtype | elements | fastelu | spread | copy_ | spread | config | config us | best | best us "
+             "| fastest in | eager |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rounds_at_2p24 = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for backward in (False, True):
+            for e in range(16, 25):
+                t = sweep_case(2**e, dtype, backward, args.rounds)
+                mean = {k: middle_mean(v) for k, v in t.items()}
+                spread = {k: 100 * (max(v) - min(v)) / mean[k] for k, v in t.items()}
+                cands = [k for k in t if "/" in k]
+                best = min(cands, key=mean.get)
+                won = sum(min(cands, key=lambda k: t[k][i]) == best for i in range(args.rounds))
+                mine = "%d/%d" % configs.lookup(0, torch.tensor([], dtype=dtype).element_size(), 2**e)
+                mode = "backward" if backward else "forward"
+                lines.append(f"| {mode} | {str(dtype)[6:]} | 2**{e} | {mean['fastelu']:.2f} | {spread['fastelu']:.0f}% "
+                             f"| {mean['copy']:.2f} | {spread['copy']:.0f}% | {mine} | {mean[mine]:.2f} | {best} | "
+                             f"{mean[best]:.2f} | {won}/{args.rounds} | {mean['eager']:.2f} |")
+                print(lines[-1], flush=True)
+                if e == 24:
+                    rounds_at_2p24 += [f"{mode} {str(dtype)[6:]} {k}: " + " ".join(f"{v:.2f}" for v in t[k])
+                                       for k in ("copy", "fastelu")]
+    lines += ["", "Round by round at 2**24 (us): the two modes about 0.7 us apart.", "", "```", *rounds_at_2p24, "```"]
+    os.makedirs(args.out, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "_" for c in props.name)
+    with open(os.path.join(args.out, f"{slug}_configs.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
