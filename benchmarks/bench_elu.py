@@ -218,10 +218,21 @@ def first_call_s():
     return out
 
 
-def write(out_dir, props, rows, calls):
+def result_path(out_dir, gpu, suffix):
+    """out_dir/<gpu, made file-safe><suffix>, out_dir created if need be."""
     os.makedirs(out_dir, exist_ok=True)
+    return os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in gpu) + suffix)
+
+
+def save(out_dir, gpu, suffix, text):
+    """Write a results file (see result_path) and print it."""
+    with open(result_path(out_dir, gpu, suffix), "w") as f:
+        f.write(text)
+    print(text)
+
+
+def write(out_dir, props, rows, calls):
     gpu = props.name
-    slug = "".join(c if c.isalnum() else "_" for c in gpu)
     head = (f"# fastelu benchmark on {gpu}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "
             f"{triton.__version__}, python {platform.python_version()}, sm_{props.major}{props.minor}, "
             f"{props.multi_processor_count} SMs. GB/s = (bytes read + bytes written) / time, the time being the "
@@ -235,10 +246,7 @@ def write(out_dir, props, rows, calls):
              "cases)\n\n"
              "| call | us (s where marked) |\n|---|---|\n" +
              "\n".join(f"| {k} | {v:.{2 if '(s)' in k else 1}f} |" for k, v in calls.items()) + "\n")
-    path = os.path.join(out_dir, f"{slug}.md")
-    with open(path, "w") as f:
-        f.write(head + table + small)
-    print(head + table + small)
+    save(out_dir, gpu, ".md", head + table + small)
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -261,7 +269,7 @@ def write(out_dir, props, rows, calls):
     axes[0].set_ylabel("% of copy_ bandwidth")
     axes[-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, f"{slug}.png"), dpi=110)
+    fig.savefig(result_path(out_dir, gpu, ".png"), dpi=110)
 
 
 if __name__ == "__main__":

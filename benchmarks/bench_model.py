@@ -21,6 +21,7 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import elu_op  # noqa: E402
+from bench_elu import save  # noqa: E402
 
 
 def selu_mlp():
@@ -107,11 +108,7 @@ def main():
     for graph, name, v in fusion_cases():
         lines.append(f"| {graph} | {name} | {v:.3f} |")
         print(lines[-1], flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    slug = "".join(c if c.isalnum() else "_" for c in props.name)
-    with open(os.path.join(args.out, f"{slug}_models.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(args.out, props.name, "_models.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

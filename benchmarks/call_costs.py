@@ -17,7 +17,7 @@ import triton
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elu_op  # noqa: E402
-from bench_elu import launcher_calls, per_call_us  # noqa: E402
+from bench_elu import launcher_calls, per_call_us, save  # noqa: E402
 from elu_op import configs, functional, kernel, ops  # noqa: E402
 
 
@@ -66,11 +66,7 @@ def main():
     text = (f"# Per-call costs on {props.name}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "
             f"{triton.__version__}. us per call, 4096 float32 elements, three runs of the whole table.\n\n"
             f"| step | run 1 | run 2 | run 3 |\n|---|---|---|---|\n{lines}\n")
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    slug = "".join(c if c.isalnum() else "_" for c in props.name)
-    with open(os.path.join(args.out, f"{slug}_calls.md"), "w") as f:
-        f.write(text)
+    save(args.out, props.name, "_calls.md", text)
 
 
 if __name__ == "__main__":

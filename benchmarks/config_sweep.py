@@ -18,6 +18,7 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import elu_op  # noqa: E402
+from bench_elu import save  # noqa: E402
 from elu_op import configs, kernel  # noqa: E402
 from elu_op.cli import middle_mean  # noqa: E402
 
@@ -80,11 +81,7 @@ def main():
                     rounds_at_2p24 += [f"{mode} {str(dtype)[6:]} {k}: " + " ".join(f"{v:.2f}" for v in t[k])
                                        for k in ("copy", "fastelu")]
     lines += ["", "Round by round at 2**24 (us): the two modes about 0.7 us apart.", "", "```", *rounds_at_2p24, "```"]
-    os.makedirs(args.out, exist_ok=True)
-    slug = "".join(c if c.isalnum() else "_" for c in props.name)
-    with open(os.path.join(args.out, f"{slug}_configs.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(args.out, props.name, "_configs.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

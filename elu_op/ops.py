@@ -174,5 +174,4 @@ def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_o
 
 # ---- the C++ kernels' way back: the Python kernels above, for all but the common case ----------
 
-_C.setup(list(configs.BUCKETS), kernel.INT32_SAFE,
-         dict(elu=_elu_triton, elu_=_elu_inplace_triton, elu_backward=_elu_backward_triton), knobs.runtime)
+_C.setup(list(configs.BUCKETS), kernel.INT32_SAFE, _TRITON, knobs.runtime)
