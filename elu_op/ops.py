@@ -172,6 +172,29 @@ def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_o
     return torch.empty_like(self_or_result)
 
 
+# ---- vmap: the ops are elementwise, so a batched call is one call over the whole batch ---------
+
+def _elu_vmap(info, in_dims, x, *coefs):
+    return torch.ops.fastelu.elu.default(x, *coefs), in_dims[0]
+
+
+def _elu_inplace_vmap(info, in_dims, x, *coefs):
+    torch.ops.fastelu.elu_.default(x, *coefs)
+    return None, None  # elu_ returns nothing
+
+
+def _elu_backward_vmap(info, in_dims, grad_output, alpha, scale, input_scale, is_result, s):
+    def batch_first(t, dim):  # the batch dimension first, expanded where t has none
+        return t.movedim(dim, 0) if dim is not None else t.expand(info.batch_size, *t.shape)
+    out = torch.ops.fastelu.elu_backward.default(batch_first(grad_output, in_dims[0]), alpha, scale, input_scale,
+                                                 is_result, batch_first(s, in_dims[5]))
+    return out, 0
+
+
+for _name, _rule in (("elu", _elu_vmap), ("elu_", _elu_inplace_vmap), ("elu_backward", _elu_backward_vmap)):
+    torch.library.register_vmap(f"fastelu::{_name}", _rule, lib=lib)
+
+
 # ---- the C++ kernels' way back: the Python kernels above, for all but the common case ----------
 
 _C.setup(list(configs.BUCKETS), kernel.INT32_SAFE, _TRITON, knobs.runtime)

@@ -13,6 +13,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include <torch/csrc/autograd/VariableTypeUtils.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/extension.h>
 #include <torch/library.h>
 
@@ -214,7 +216,10 @@ Tensor elu_backward_cuda(const Tensor& grad_output, double alpha, double scale, 
 
 // ---- autograd ---------------------------------------------------------------------------------
 // The formulas are aten's (derivatives.yaml): elu saves its input, elu_ its result, and
-// elu_backward is itself differentiable, so second derivatives work.
+// elu_backward is itself differentiable, so second derivatives work. Written as aten's generated
+// autograd kernels are (graph nodes, forward gradients at level 0), not as autograd::Functions:
+// that is what makes forward-mode AD and torch.func's transforms (grad, jvp, jacfwd, vmap of
+// grad), which wrap tensors around these same kernels, work as they do for aten's elu.
 
 using EluSignature = Tensor(const Tensor&, double, double, double);
 using EluInplaceSignature = void(Tensor&, double, double, double);
@@ -237,96 +242,130 @@ constexpr const char* kNegativeSlopeError =
     "caused by calling in-place forward function with a negative slope, please call out-of-place version "
     "instead.";
 
-using torch::autograd::AutogradContext;
+using torch::autograd::Node;
+using torch::autograd::SavedVariable;
 using torch::autograd::variable_list;
+// std::shared_ptr<Node> up to torch 2.12, c10::intrusive_ptr<Node> from 2.13.
+using NodePtr = decltype(torch::autograd::Edge::function);
 
-void save_coefs(AutogradContext* ctx, double alpha, double scale, double input_scale) {
-  ctx->saved_data["alpha"] = alpha;
-  ctx->saved_data["scale"] = scale;
-  ctx->saved_data["input_scale"] = input_scale;
+template <typename T>
+NodePtr make_node() {
+  if constexpr (std::is_same_v<NodePtr, std::shared_ptr<Node>>) {
+    return std::shared_ptr<T>(new T());
+  } else {
+    return c10::make_intrusive<T>();
+  }
 }
 
-// elu_backward with the coefficients saved in ctx: dispatched, so recorded under create_graph.
-Tensor saved_elu_backward(AutogradContext* ctx, const Tensor& grad, bool is_result, const Tensor& s) {
-  return elu_backward_op().call(grad, ctx->saved_data["alpha"].toDouble(), ctx->saved_data["scale"].toDouble(),
-                                ctx->saved_data["input_scale"].toDouble(), is_result, s);
+struct Coefs {
+  double alpha, scale, input_scale;
+};
+
+Tensor elu_backward_call(const Tensor& grad, const Coefs& c, bool is_result, const Tensor& s) {
+  return elu_backward_op().call(grad, c.alpha, c.scale, c.input_scale, is_result, s);
 }
 
-struct EluFunction : torch::autograd::Function<EluFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& self, double alpha, double scale, double input_scale) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({self});
-    save_coefs(ctx, alpha, scale, input_scale);
-    return elu_op().call(self, alpha, scale, input_scale);
+// d elu_backward / d self_or_result: aten's elu_double_backward.
+Tensor elu_double_backward(const Tensor& grad, const Tensor& grad_output, const Coefs& c, bool is_result,
+                           const Tensor& s) {
+  Tensor negative = (s < 0).type_as(grad);
+  if (is_result) return grad * grad_output * c.input_scale * negative;
+  return elu_backward_call(grad * grad_output * c.input_scale, c, false, s) * negative;
+}
+
+// The backward of elu (from its input) and of elu_ (from its result).
+struct EluBackwardNode : Node {
+  SavedVariable saved;
+  Coefs coefs{};
+  bool is_result = false;
+  std::string name() const override { return is_result ? "FasteluEluInplaceBackward" : "FasteluEluBackward"; }
+  variable_list apply(variable_list&& grads) override {
+    Tensor grad_input;
+    if (grads[0].defined() && should_compute_output(0))
+      grad_input = elu_backward_call(grads[0], coefs, is_result, saved.unpack(getptr()));
+    return {grad_input};
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return {saved_elu_backward(ctx, grads[0], false, ctx->get_saved_variables()[0]), Tensor(), Tensor(), Tensor()};
-  }
+  void release_variables() override { saved.reset_data(); }
 };
 
-struct EluInplaceFunction : torch::autograd::Function<EluInplaceFunction> {
-  static Tensor forward(AutogradContext* ctx, Tensor self, double alpha, double scale, double input_scale) {
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      elu_inplace_op().call(self, alpha, scale, input_scale);
-    }
-    ctx->mark_dirty({self});  // rebases self's history onto this node
-    ctx->save_for_backward({self});  // the result
-    save_coefs(ctx, alpha, scale, input_scale);
-    return self;
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return {saved_elu_backward(ctx, grads[0], true, ctx->get_saved_variables()[0]), Tensor(), Tensor(), Tensor()};
-  }
-};
-
-struct EluBackwardFunction : torch::autograd::Function<EluBackwardFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& grad_output, double alpha, double scale,
-                        double input_scale, bool is_result, const Tensor& self_or_result) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({grad_output, self_or_result});
-    save_coefs(ctx, alpha, scale, input_scale);
-    ctx->saved_data["is_result"] = is_result;
-    return elu_backward_op().call(grad_output, alpha, scale, input_scale, is_result, self_or_result);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    const Tensor &grad = grads[0], &grad_output = saved[0], &s = saved[1];
-    bool is_result = ctx->saved_data["is_result"].toBool();
+// The backward of elu_backward, with respect to grad_output and self_or_result.
+struct EluBackwardBackwardNode : Node {
+  SavedVariable grad_output, self_or_result;
+  Coefs coefs{};
+  bool is_result = false;
+  std::string name() const override { return "FasteluEluBackwardBackward"; }
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& grad = grads[0];
     Tensor d_grad_output, d_s;
-    if (ctx->needs_input_grad(0)) d_grad_output = saved_elu_backward(ctx, grad, is_result, s);
-    if (ctx->needs_input_grad(1)) {  // tensor inputs only: self_or_result
-      double input_scale = ctx->saved_data["input_scale"].toDouble();
-      Tensor negative = (s < 0).type_as(grad);
-      d_s = is_result ? grad * grad_output * input_scale * negative
-                      : saved_elu_backward(ctx, grad * grad_output * input_scale, false, s) * negative;
-    }
-    return {d_grad_output, Tensor(), Tensor(), Tensor(), Tensor(), d_s};
+    if (!grad.defined()) return {d_grad_output, d_s};
+    Tensor s = self_or_result.unpack(getptr());
+    if (should_compute_output(0)) d_grad_output = elu_backward_call(grad, coefs, is_result, s);
+    if (should_compute_output(1)) d_s = elu_double_backward(grad, grad_output.unpack(getptr()), coefs, is_result, s);
+    return {d_grad_output, d_s};
+  }
+  void release_variables() override {
+    grad_output.reset_data();
+    self_or_result.reset_data();
   }
 };
 
-// The Autograd kernels: calls that record no graph go straight on down.
+using torch::autograd::collect_next_edges;
+using torch::autograd::compute_requires_grad;
+using torch::autograd::isFwGradDefined;
 
-bool records(const Tensor& t) { return at::GradMode::is_enabled() && t.requires_grad(); }
+Tensor tangent(const Tensor& t) { return t._fw_grad(/*level=*/0); }
 
 Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, double alpha, double scale, double input_scale) {
-  if (records(self)) return EluFunction::apply(self, alpha, scale, input_scale);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return elu_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
+  NodePtr grad_fn;
+  if (compute_requires_grad(self)) {
+    auto node = make_node<EluBackwardNode>();
+    auto* n = static_cast<EluBackwardNode*>(node.get());
+    n->set_next_edges(collect_next_edges(self));
+    n->saved = SavedVariable(self, false);
+    n->coefs = {alpha, scale, input_scale};
+    grad_fn = std::move(node);
+  }
+  Tensor result;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    result = elu_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
+  }
+  if (grad_fn) torch::autograd::set_history(result, grad_fn);
+  if (isFwGradDefined(self)) {
+    Tensor t = elu_backward_call(tangent(self), {alpha, scale, input_scale}, false, self._fw_primal(0));
+    result._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/false);
+  }
+  return result;
 }
 
 void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale, double input_scale) {
-  if (records(self)) {
-    // PyTorch finds these only after writing (or, for the slope, in backward); we refuse first.
-    TORCH_CHECK(!self.is_leaf(), "a leaf Variable that requires grad is being used in an in-place operation.");
-    TORCH_CHECK(!(self.is_view() && self._base().is_leaf() && self._base().requires_grad()),
-                "a view of a leaf Variable that requires grad is being used in an in-place operation.");
-    TORCH_CHECK(!(alpha < 0 || input_scale < 0), kNegativeSlopeError);
-    EluInplaceFunction::apply(self, alpha, scale, input_scale);
-    return;
+  bool requires_grad = compute_requires_grad(self);
+  bool has_tangent = isFwGradDefined(self);
+  // PyTorch finds these only after writing (or, for the slope, in backward); we refuse first.
+  torch::autograd::check_inplace(self, requires_grad);
+  // Both derivatives come from the result, whose sign must tell which branch the input took.
+  TORCH_CHECK(!((requires_grad || has_tangent) && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
+  NodePtr grad_fn;
+  if (requires_grad) {
+    grad_fn = make_node<EluBackwardNode>();
+    auto* n = static_cast<EluBackwardNode*>(grad_fn.get());
+    n->set_next_edges(collect_next_edges(self));
+    n->coefs = {alpha, scale, input_scale};
+    n->is_result = true;
   }
-  at::AutoDispatchBelowAutograd guard;
-  elu_inplace_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
+  {
+    at::AutoDispatchBelowAutograd guard;
+    elu_inplace_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
+  }
+  if (grad_fn) {
+    torch::autograd::rebase_history(self, grad_fn);
+    static_cast<EluBackwardNode*>(grad_fn.get())->saved = SavedVariable(self, true, self.is_view());  // the result
+  }
+  if (has_tangent) {
+    Tensor t = tangent(self);
+    t.copy_(elu_backward_call(t, {alpha, scale, input_scale}, true, self._fw_primal(0)));
+    self._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/true);
+  }
 }
 
 // As aten's in-place ops: bump the version counter, so tensors saved for backward notice the write.
@@ -341,11 +380,36 @@ void elu_inplace_ad_inplace_or_view(c10::DispatchKeySet keys, Tensor& self, doub
 
 Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output, double alpha, double scale,
                              double input_scale, bool is_result, const Tensor& self_or_result) {
-  if (records(grad_output) || records(self_or_result))
-    return EluBackwardFunction::apply(grad_output, alpha, scale, input_scale, is_result, self_or_result);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return elu_backward_op().redispatch(keys & c10::after_autograd_keyset, grad_output, alpha, scale, input_scale,
-                                      is_result, self_or_result);
+  Coefs coefs{alpha, scale, input_scale};
+  NodePtr grad_fn;
+  if (compute_requires_grad(grad_output, self_or_result)) {
+    auto node = make_node<EluBackwardBackwardNode>();
+    auto* n = static_cast<EluBackwardBackwardNode*>(node.get());
+    n->set_next_edges(collect_next_edges(grad_output, self_or_result));
+    n->grad_output = SavedVariable(grad_output, false);
+    n->self_or_result = SavedVariable(self_or_result, false);
+    n->coefs = coefs;
+    n->is_result = is_result;
+    grad_fn = std::move(node);
+  }
+  Tensor result;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    result = elu_backward_op().redispatch(keys & c10::after_autograd_keyset, grad_output, alpha, scale, input_scale,
+                                          is_result, self_or_result);
+  }
+  if (grad_fn) torch::autograd::set_history(result, grad_fn);
+  bool go_t = isFwGradDefined(grad_output), s_t = isFwGradDefined(self_or_result);
+  if (go_t || s_t) {
+    Tensor s = self_or_result._fw_primal(0), t;
+    if (go_t) t = elu_backward_call(tangent(grad_output), coefs, is_result, s);
+    if (s_t) {
+      Tensor d = elu_double_backward(tangent(self_or_result), grad_output._fw_primal(0), coefs, is_result, s);
+      t = t.defined() ? t + d : d;
+    }
+    result._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/false);
+  }
+  return result;
 }
 
 void setup(std::vector<int64_t> bucket_bounds, int64_t int32_safe_n, py::dict callbacks, py::object runtime) {
