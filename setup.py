@@ -18,5 +18,5 @@ setup(
     cmdclass={"build_ext": BuildExtension},
     python_requires=">=3.10",
     install_requires=["torch>=2.11", "triton>=3.6"],
-    extras_require={"test": ["pytest", "hypothesis", "numpy"], "bench": ["matplotlib"]},
+    extras_require={"test": ["pytest", "hypothesis", "numpy", "expecttest"], "bench": ["matplotlib"]},
 )
