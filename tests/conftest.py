@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -7,6 +8,30 @@ import torch
 # before elu_op (and so the kernels) is imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def _faithful_bfloat16_casts():
+    """The interpreter converts float32 to bfloat16 by truncation, where GPUs round to nearest
+    even, and bfloat16 to float32 with subnormals and NaN mangled: make it convert as the hardware
+    does (torch's conversions), so that bfloat16 results can be checked to the last bit on the CPU."""
+    import triton.language as tl
+    from triton.runtime import interpreter
+
+    cast = interpreter.InterpreterBuilder.cast_impl
+
+    def cast_impl(self, src, dst_type):
+        if src.dtype.scalar == tl.float32 and dst_type.scalar == tl.bfloat16:
+            rounded = torch.from_numpy(np.ascontiguousarray(src.data)).to(torch.bfloat16)
+            return interpreter.TensorHandle(rounded.view(torch.int16).numpy().view(np.uint16), dst_type.scalar)
+        if src.dtype.scalar == tl.bfloat16 and dst_type.scalar == tl.float32:  # exact: the same bits, widened
+            return interpreter.TensorHandle((src.data.astype(np.uint32) << 16).view(np.float32), dst_type.scalar)
+        return cast(self, src, dst_type)
+
+    interpreter.InterpreterBuilder.cast_impl = cast_impl
+
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    _faithful_bfloat16_casts()
 
 DEVICES = ["cuda"] if torch.cuda.is_available() else ["cpu"]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]

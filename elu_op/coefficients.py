@@ -1,0 +1,38 @@
+"""The numbers of fastelu's expm1 and exp, in one place for the two implementations of the math:
+the Triton kernel (kernel.py) and the Inductor lowering (lowering.py). tests/test_lowering.py feeds
+both the same inputs and compares their results bit for bit.
+
+How much math a result needs depends on the dtype it is rounded to:
+- float64 and float32 results: argument reduction t = k*ln2 + r, |r| <= ln2/2, then
+  expm1(r) = r + r*r*Q(r), Q the Taylor series of (expm1(r) - r) / r**2 in Horner form (one FMA a
+  term; the exact leading r keeps rounding on a correction below 0.2*|r|), and 2**k from exponent
+  bits. 13 terms of Q leave 3e-19 relative truncation error (float64), 8 terms 3e-11 (float32).
+- float16 results (SHORT): the same with 6 terms, 1.5e-8: far below float16's half ulp (2**-11).
+- bfloat16 results (EXP2): exp2(t * log2(e)) - 1 from the hardware's ex2 where |t| >= EXP2_FROM,
+  and below it, without reduction, r * P(r), P the series of expm1(r) / r (a product keeps the sign
+  of -0 and subnormals exact, which r + r*r*Q(r) would not without one more select). Both stay under 6e-7 relative error, and over every
+  bfloat16 input the exact result lies at least 1.1e-6 (relative) from a rounding midpoint
+  (tests/test_exhaustive.py), so the rounded result is the correctly rounded one. float16's exact
+  results come within 4e-8 of a midpoint, which this path's error would cross: float16 keeps SHORT.
+"""
+import math
+
+LOG2E = 1.4426950408889634
+# ln2 split in two (Cody-Waite) so that k * LN2_HI is exact for every k that occurs.
+LN2_HI_F32, LN2_LO_F32 = 0.693145751953125, 1.428606765330187e-06
+LN2_HI_F64, LN2_LO_F64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+# 1/(j+1)!, lowest degree first: P's coefficients; Q's are the same from the second on. A result
+# type uses the first TERMS_* of Q's (of P's for EXP2).
+INV_FACTORIAL = tuple(1.0 / math.factorial(j + 1) for j in range(14))
+TERMS_F64, TERMS_F32, TERMS_SHORT = 13, 8, 6
+# EXP2: the series (no reduction: 3.6e-7 truncation at |t| = EXP2_FROM) below EXP2_FROM, where
+# exp2(t*log2e) - 1 would lose relative accuracy to cancellation (5.7e-7 at EXP2_FROM).
+EXP2_FROM, TERMS_EXP2 = 0.35, 6
+# Clamps that keep 2**(k-1) a normal number: below the low bound expm1 is -1 and exp rounds to 0,
+# above the high one both overflow to inf.
+EXPM1_LO_F32, EXPM1_HI_F32, EXPM1_LO_F64, EXPM1_HI_F64 = -30.0, 89.0, -60.0, 709.9
+EXP_LO_F32, EXP_HI_F32, EXP_LO_F64, EXP_HI_F64 = -104.0, 89.0, -746.0, 709.9
+# Below 2**-100 expm1(t) rounds to t itself: returning t keeps subnormal t exact.
+TINY = 2.0**-100
+# Result modes of the math, chosen by the result's dtype.
+FULL, SHORT, EXP2 = 0, 1, 2
