@@ -51,26 +51,22 @@ def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
     # sum of INV_FACTORIAL[FIRST + j] * r**j over TERMS terms, one FMA a term.
     q = tl.zeros_like(r) + _INV_FACTORIAL[FIRST + TERMS - 1]
     for j in tl.static_range(TERMS - 2, -1, -1):
-        q = q * r + _INV_FACTORIAL[FIRST + j]
+        q = tl.fma(q, r, _INV_FACTORIAL[FIRST + j])
     return q
 
 
 @triton.jit
-def _series(r, TERMS: tl.constexpr):
-    # expm1(r) = r + r*r*Q(r)
-    return r + (r * r) * _horner(r, 1, TERMS)
-
-
-@triton.jit
 def _reduce(t, MODE: tl.constexpr):
-    # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r), from which callers build exp or expm1.
-    k = tl.floor(t * _LOG2E + 0.5)
+    # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r) = r + r*r*Q(r), from which callers
+    # build exp or expm1.
+    k = tl.floor(tl.fma(t, _LOG2E, 0.5))
     if t.dtype == tl.float64:
-        r = (t - k * _LN2_HI_F64) - k * _LN2_LO_F64
-        return k, _series(r, _TERMS_F64)
+        r = tl.fma(-k, _LN2_LO_F64, tl.fma(-k, _LN2_HI_F64, t))
+        q = _horner(r, 1, _TERMS_F64)
     else:
-        r = (t - k * _LN2_HI_F32) - k * _LN2_LO_F32
-        return k, _series(r, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
+        r = tl.fma(-k, _LN2_LO_F32, tl.fma(-k, _LN2_HI_F32, t))
+        q = _horner(r, 1, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
+    return k, tl.fma(r * r, q, r)
 
 
 @triton.jit
@@ -95,7 +91,7 @@ def expm1(t, MODE: tl.constexpr = FULL):
     # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
     # float64) still fits and the final doubling overflows to inf exactly when it should.
     # Tiny t is returned as it is: halving p (h = 1/2 at k = 0) would round a subnormal t.
-    return tl.where(tl.abs(t) < _TINY, t, 2.0 * (h * p + (h - 0.5)))
+    return tl.where(tl.abs(t) < _TINY, t, 2.0 * tl.fma(h, p, h - 0.5))
 
 
 @triton.jit
@@ -110,7 +106,7 @@ def exp(t, MODE: tl.constexpr = FULL):
     # 2**k split in two normal factors so that subnormal results are rounded only once.
     k1 = tl.floor(k * 0.5)
     e = _pow2(k - k1)
-    return (e * p + e) * _pow2(k1)
+    return tl.fma(e, p, e) * _pow2(k1)
 
 
 @triton.jit
