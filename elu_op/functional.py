@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from . import _C, ops
+from . import _C, lowering, ops
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -18,16 +18,15 @@ def _check(fn, input, alpha=1.0):
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
-    if torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    if compiling and not lowering.install():
+        # Without the lowerings (a torch whose Inductor lacks what they need), aten's elu: Inductor
+        # fuses it with its pointwise neighbours, where the opaque op would split the graph.
         ops.check_dtype(input)
-        # Inside a compiled graph Inductor fuses aten's elu with its pointwise neighbours (a scale,
-        # a bias, a residual add), which saves whole passes over memory; an opaque custom op
-        # would split the graph there. torch.ops.fastelu.elu keeps the Triton kernel for callers
-        # who want it (it wins for a lone bf16/fp16 activation; see benchmarks/results/).
         if inplace:
             return torch.ops.aten.elu_(input, alpha, scale, input_scale)
         return torch.ops.aten.elu(input, alpha, scale, input_scale)
-    if type(input) is torch.Tensor and not _function_modes():
+    if not compiling and type(input) is torch.Tensor and not _function_modes():
         # The op through the dispatcher, as torch.ops.fastelu.elu would call it, minus the
         # microsecond its Python wrapper costs (torch function modes and subclasses need that).
         if inplace:

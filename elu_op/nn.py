@@ -4,7 +4,7 @@ import warnings
 
 import torch
 
-from . import functional, ops
+from . import functional, lowering, ops
 
 
 class FastELU(torch.nn.ELU):
@@ -65,10 +65,12 @@ def _aten_elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
 
 
 def enable():
-    """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...)."""
+    """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...),
+    and inside torch.compile lower them to fastelu's math."""
     global _aten_lib
     if _aten_lib is not None:
         return
+    lowering.route_aten(True)
     lib = torch.library.Library("aten", "IMPL")
     with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
         warnings.simplefilter("ignore", UserWarning)
@@ -84,6 +86,7 @@ def disable():
     if _aten_lib is not None:
         _aten_lib._destroy()
         _aten_lib = None
+        lowering.route_aten(False)
 
 
 def is_enabled():

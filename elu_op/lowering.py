@@ -1,0 +1,297 @@
+"""fastelu's math inside torch.compile: Inductor lowerings of the ops.
+
+Registered, each fastelu op is an ordinary pointwise node for Inductor: it fuses with its
+neighbours, forward and backward, and its inner function computes the Triton kernel's math
+(kernel.py; the numbers in coefficients.py), written in Inductor's pointwise ``ops``, float64
+included: its results stay within an ulp (Inductor's own CPU expm1 for float64 is exp() - 1,
+which loses all relative accuracy near zero).
+
+While ``elu_op.enable()`` is on, aten's elu and elu_backward lower to the same math (they are
+taken out of Inductor's decompositions), and ``disable()`` gives Inductor its own back.
+
+Safe by construction:
+- Nothing here imports torch._inductor (about 3 s): ``hook()``, called at import, registers the
+  lowerings once something else imports Inductor's lowering module, that is, once a compile with
+  Inductor starts.
+- Inductor's caches do not hash lowerings. A custom graph pass that does nothing puts fastelu's
+  state (this code, whether aten's elu is routed) into their keys.
+- The partitioner recomputes only ops it knows to be fusible; fastelu's ops are added to its
+  lists, so that a forward + backward saves what it would save for aten's elu.
+- These are private Inductor APIs. If one is missing or has changed, ``install()`` warns once and
+  returns False: the Python API then emits aten's elu under compile (which Inductor fuses), and the
+  ops stay opaque kernels, as before the lowerings existed.
+"""
+import functools
+import importlib.abc
+import importlib.util
+import os
+import sys
+import warnings
+
+import torch
+
+from . import coefficients as C
+from . import kernel
+
+_LOWERING_MODULE = "torch._inductor.lowering"
+_installed = None  # None: not tried yet; then whether the lowerings are registered
+_aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
+_saved = {}  # what routing aten's ops replaced: (table, op) -> entry
+
+
+# ---- the math, in Inductor's ops (kernel.py's, operation for operation) ---------------------
+
+def _math(ops, ct):
+    """expm1 and exp for values of the compute type ct (float32 or float64), as kernel.expm1 and
+    kernel.exp compute them."""
+    f64 = ct == torch.float64
+    it, bias, shift = (torch.int64, 1023, 52) if f64 else (torch.int32, 127, 23)
+    ln2_hi, ln2_lo = (C.LN2_HI_F64, C.LN2_LO_F64) if f64 else (C.LN2_HI_F32, C.LN2_LO_F32)
+    expm1_range = (C.EXPM1_LO_F64, C.EXPM1_HI_F64) if f64 else (C.EXPM1_LO_F32, C.EXPM1_HI_F32)
+    exp_range = (C.EXP_LO_F64, C.EXP_HI_F64) if f64 else (C.EXP_LO_F32, C.EXP_HI_F32)
+
+    def c(v, dtype=ct):
+        return ops.constant(v, dtype)
+
+    def horner(r, first, terms):
+        q = c(C.INV_FACTORIAL[first + terms - 1])
+        for j in range(terms - 2, -1, -1):
+            q = ops.fma(q, r, c(C.INV_FACTORIAL[first + j]))
+        return q
+
+    def reduce(t, mode):
+        k = ops.floor(ops.fma(t, c(C.LOG2E), c(0.5)))
+        r = ops.fma(ops.neg(k), c(ln2_lo), ops.fma(ops.neg(k), c(ln2_hi), t))
+        terms = C.TERMS_F64 if f64 else C.TERMS_SHORT if mode == C.SHORT else C.TERMS_F32
+        return k, ops.fma(ops.mul(r, r), horner(r, 1, terms), r)
+
+    def clamp(t, lo, hi):
+        t = ops.where(ops.lt(t, c(lo)), c(lo), t)
+        return ops.where(ops.gt(t, c(hi)), c(hi), t)
+
+    def pow2(k):
+        bits = ops.bitwise_left_shift(ops.add(ops.to_dtype(k, it), c(bias, it)), c(shift, it))
+        return ops.to_dtype_bitcast(bits, ct, it)
+
+    def expm1(t, mode):
+        if mode == C.EXP2:
+            small = ops.mul(t, horner(t, 0, C.TERMS_EXP2))
+            big = ops.sub(ops.exp2(ops.mul(t, c(C.LOG2E))), c(1.0))
+            return ops.where(ops.lt(ops.abs(t), c(C.EXP2_FROM)), small, big)
+        t = clamp(t, *expm1_range)
+        k, p = reduce(t, mode)
+        h = pow2(ops.sub(k, c(1.0)))
+        full = ops.mul(c(2.0), ops.fma(h, p, ops.sub(h, c(0.5))))
+        return ops.where(ops.lt(ops.abs(t), c(C.TINY)), t, full)
+
+    def exp(t, mode):
+        t = clamp(t, *exp_range)
+        k, p = reduce(t, C.SHORT if mode == C.EXP2 else mode)
+        k1 = ops.floor(ops.mul(k, c(0.5)))
+        e = pow2(ops.sub(k, k1))
+        return ops.mul(ops.fma(e, p, e), pow2(k1))
+
+    return expm1, exp
+
+
+def _mode(dtype, backward):
+    if dtype == torch.bfloat16 and not backward:
+        return C.EXP2
+    return C.SHORT if dtype in (torch.float16, torch.bfloat16) else C.FULL
+
+
+def _coefs(dtype, alpha, scale, input_scale):
+    """(compute dtype, poscoef, negcoef, negiptcoef) as the kernel forms them (aten's opmath)."""
+    if dtype == torch.float64:
+        return torch.float64, scale, kernel.negcoef(alpha, scale, True), input_scale
+    f = kernel._float32
+    return torch.float32, f(scale), kernel.negcoef(alpha, scale, False), f(input_scale)
+
+
+def _elu_fn(dtype, alpha, scale, input_scale):
+    from torch._inductor.virtualized import ops
+    ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
+    mode = _mode(dtype, backward=False)
+    expm1 = _math(ops, ct)[0]
+
+    def fn(x):
+        x = ops.to_dtype(x, ct)
+        t = ops.mul(x, ops.constant(ipt, ct))
+        e = expm1(t, mode)
+        y = ops.where(ops.gt(x, ops.constant(0.0, ct)), ops.mul(x, ops.constant(pos, ct)),
+                      ops.mul(e, ops.constant(neg, ct)))
+        return ops.to_dtype(y, dtype)
+    return fn
+
+
+def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
+    from torch._inductor.virtualized import ops
+    ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
+    mode = _mode(dtype, backward=True)
+    exp = _math(ops, ct)[1]
+
+    def fn(g, x):
+        g, x = ops.to_dtype(g, ct), ops.to_dtype(x, ct)
+        gi = ops.mul(g, ops.constant(ipt, ct))
+        if is_result:
+            negative = ops.mul(gi, ops.add(x, ops.constant(neg, ct)))
+        else:
+            t = ops.mul(x, ops.constant(ipt, ct))
+            e = exp(t, mode)
+            negative = ops.mul(ops.mul(gi, ops.constant(neg, ct)), e)
+        y = ops.where(ops.le(x, ops.constant(0.0, ct)), negative, ops.mul(g, ops.constant(pos, ct)))
+        return ops.to_dtype(y, dtype)
+    return fn
+
+
+# ---- the lowerings ------------------------------------------------------------------------------
+
+def _lower_elu(x, alpha=1.0, scale=1.0, input_scale=1.0):
+    from torch._inductor.lowering import make_pointwise
+    return make_pointwise(_elu_fn(x.get_dtype(), alpha, scale, input_scale))(x)
+
+
+def _lower_elu_inplace(x, alpha=1.0, scale=1.0, input_scale=1.0):
+    from torch._inductor.lowering import mutate_to
+    mutate_to(x, _lower_elu(x, alpha, scale, input_scale))
+
+
+def _lower_elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+    from torch._inductor.lowering import make_pointwise
+    fn = _elu_backward_fn(self_or_result.get_dtype(), alpha, scale, input_scale, is_result)
+    return make_pointwise(fn)(grad_output, self_or_result)
+
+
+def _fastelu_ops():
+    f = torch.ops.fastelu
+    return {f.elu.default: _lower_elu, f.elu_.default: _lower_elu_inplace, f.elu_backward.default: _lower_elu_backward}
+
+
+def _aten_ops():
+    a = torch.ops.aten
+    return {a.elu.default: _lower_elu, a.elu_backward.default: _lower_elu_backward}
+
+
+def _cache_key():
+    """What compiled code depends on here: this code and the constants, and the aten switch."""
+    from torch._inductor.custom_graph_pass import get_hash_for_files
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = tuple(os.path.join(here, name) for name in ("lowering.py", "coefficients.py", "kernel.py"))
+    return f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'}"
+
+
+def _register():
+    # Everything looked up first, so that a missing piece changes nothing.
+    from torch._functorch import partitioners
+    from torch._inductor import config
+    from torch._inductor.custom_graph_pass import CustomGraphPass
+    from torch._inductor.lowering import make_pointwise, mutate_to, register_lowering  # noqa: F401
+    from torch._inductor.ops_handler import OpsHandler
+    default_op_list = partitioners.get_default_op_list
+    needed = ("fma", "exp2", "floor", "abs", "where", "to_dtype", "to_dtype_bitcast", "bitwise_left_shift")
+    missing = [name for name in needed if not hasattr(OpsHandler, name)]
+    if missing:
+        raise AttributeError(f"Inductor's ops lack {missing}")
+
+    for op, lower in _fastelu_ops().items():
+        register_lowering(op, type_promotion_kind=None)(lower)
+
+    class CacheKey(CustomGraphPass):
+        """Changes no graph; its uuid puts fastelu's state into Inductor's and AOTAutograd's cache
+        keys. It runs the user's own pass, if one was set, and adds that pass's uuid."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, graph):
+            if self.inner is not None:
+                self.inner(graph)
+
+        def uuid(self):
+            inner = self.inner.uuid() if hasattr(self.inner, "uuid") else self.inner
+            return _cache_key(), inner
+
+    config.post_grad_custom_post_pass = CacheKey(config.post_grad_custom_post_pass)
+
+    # The partitioner's allowlists (fusible, recomputable) hold aten's pointwise ops only.
+    @functools.wraps(default_op_list)
+    def op_list():
+        types = default_op_list()
+        for packet in (torch.ops.fastelu.elu, torch.ops.fastelu.elu_backward):
+            types.fusible_ops.add(packet)
+            types.recomputable_ops.add(packet)
+        return types
+
+    partitioners.get_default_op_list = op_list
+
+
+def install():
+    """Register the lowerings once; True when they are in place (False: this torch's Inductor
+    lacks what they need, and a warning said so)."""
+    global _installed
+    if _installed is None:
+        try:
+            _register()
+            _installed = True
+        except Exception as e:  # noqa: BLE001 - any mismatch of private APIs means: fall back
+            _installed = False
+            warnings.warn(f"fastelu: Inductor lowerings unavailable on torch {torch.__version__} ({e!r}); "
+                          f"compiled graphs use aten's elu instead of fastelu's math", stacklevel=2)
+        if _installed and _aten_routed:
+            _route(True)
+    return _installed
+
+
+def route_aten(on):
+    """Lower aten's elu and elu_backward to fastelu's math (on) or Inductor's own (off)."""
+    global _aten_routed
+    _aten_routed = on
+    if _installed:
+        _route(on)
+
+
+def _route(on):
+    # Inductor decomposes aten's elu before lowering: taken out of its decomposition tables, the
+    # op reaches the lowering registered here. Off puts back exactly what was there.
+    from torch._inductor import decomposition
+    from torch._inductor.lowering import lowerings, register_lowering
+    tables = (decomposition.decompositions, decomposition.fast_random_decomps(), lowerings)
+    for op, lower in _aten_ops().items():
+        if on and (id(lowerings), op) not in _saved:
+            for table in tables:
+                _saved[id(table), op] = (table, table.pop(op, None))
+            register_lowering(op, type_promotion_kind=None)(lower)
+        elif not on:
+            for table in tables:
+                table, entry = _saved.pop((id(table), op), (table, None))
+                table.pop(op, None)
+                if entry is not None:
+                    table[op] = entry
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls install() right after torch._inductor.lowering is first imported, by anyone."""
+
+    def find_spec(self, name, path, target=None):
+        if name != _LOWERING_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_install(module):
+            exec_module(module)
+            install()
+
+        spec.loader.exec_module = exec_and_install
+        return spec
+
+
+def hook():
+    """install() now if Inductor is loaded, else as soon as it is."""
+    if _LOWERING_MODULE in sys.modules:
+        install()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport())

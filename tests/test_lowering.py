@@ -1,0 +1,202 @@
+"""fastelu inside torch.compile: the Inductor lowerings, read from the code Inductor generates."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import randn
+from torch._inductor.utils import run_and_get_code
+
+import elu_op
+from elu_op import lowering
+
+OPS = torch.ops.fastelu
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def kernels(code):
+    """Fused kernels defined in one graph's generated code (CPU: C++, GPU: Triton)."""
+    return len(re.findall(r"^(cpp_fused_\w+|triton_\w+) = async_compile", code, re.M))
+
+
+def extern_fastelu(code):
+    return "torch.ops.fastelu" in code.split("def call")[-1]
+
+
+def compiled_code(fn, *args):
+    """fn's result and the code of every graph compiled while running it."""
+    torch._dynamo.reset()
+    return run_and_get_code(fn, *args)
+
+
+def specials(dtype, device):
+    info = torch.finfo(dtype)
+    vals = [0.0, -0.0, float("nan"), float("inf"), float("-inf"), info.tiny, -info.tiny, info.tiny / 8,
+            -info.tiny / 8, info.max, -info.max, -1e-30, -1e-7, -0.3, -0.36, -30.0, -90.0, -700.0, 88.7]
+    return torch.tensor(vals, dtype=torch.float64).to(dtype).to(device)
+
+
+def same_bits(a, b):
+    a, b = a.cpu(), b.cpu()
+    as_int = {2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
+    return a.dtype == b.dtype and torch.equal(a.view(as_int), b.view(as_int))
+
+
+DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.float64]
+COEFS = [(1.0, 1.0, 1.0), (elu_op.functional.SELU_ALPHA, elu_op.functional.SELU_SCALE, 1.0), (0.5, 1.0, 2.0),
+         (1.3, 0.7, -0.4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lowering_computes_the_kernels_math(device, dtype):
+    # One source for the math: the lowering's code and the Triton kernel agree to the bit.
+    x = torch.cat([randn(3000, dtype, device), specials(dtype, device)])
+    g = randn(x.shape, dtype, device, scale=1.0)
+    forward = torch.compile(lambda t, a, s, i: OPS.elu(t, a, s, i), fullgraph=True)
+    backward = torch.compile(lambda g, t, a, s, i, r: OPS.elu_backward(g, a, s, i, r, t), fullgraph=True)
+    for coefs in COEFS:
+        assert same_bits(forward(x, *coefs), OPS.elu(x, *coefs)), coefs
+        for is_result in (False, True):
+            if is_result and (coefs[0] < 0 or coefs[2] < 0):
+                continue
+            s = OPS.elu(x, *coefs) if is_result else x
+            assert same_bits(backward(g, s, *coefs, is_result), OPS.elu_backward(g, *coefs, is_result, s))
+
+
+ROUTES = {
+    "torch.ops.fastelu": lambda t: OPS.elu(t, 1.0, 1.0, 1.0),
+    "elu_op.elu": lambda t: elu_op.elu(t, 0.7),
+    "elu_op.selu": elu_op.selu,
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chain_is_one_kernel_forward_and_backward(device, route, dtype):
+    act = ROUTES[route]
+    x = randn(4099, dtype, device).requires_grad_()
+
+    f = torch.compile(lambda t: t + act(0.5 * t + 0.1), fullgraph=True)
+
+    def step(t):
+        y = f(t)
+        y.sum().backward()
+        return y
+
+    y, (fwd, bwd) = compiled_code(step, x)
+    assert kernels(fwd) == 1 and kernels(bwd) == 1
+    assert not extern_fastelu(fwd) and not extern_fastelu(bwd)
+    # The forward saves only its input, as it does for aten's elu: the partitioner recomputes
+    # 0.5*t + 0.1 inside the backward kernel.
+    assert re.search(r"return \(buf\d+, primals_1, \)", fwd)
+    grad = x.grad.clone()
+    x.grad = None
+    with torch.no_grad():
+        want = x + act(0.5 * x + 0.1)
+    step_eager = x + act(0.5 * x + 0.1)
+    step_eager.sum().backward()
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=2**-7, atol=2**-6)
+    torch.testing.assert_close(y, want, **tol)
+    torch.testing.assert_close(grad, x.grad, **tol)
+
+
+def test_inplace_op_and_patched_model_fuse(device):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ELU(inplace=True), torch.nn.Linear(16, 16),
+                                torch.nn.SELU(), torch.nn.Linear(16, 4), torch.nn.CELU(0.5)).to(device)
+    elu_op.patch(model)
+    x = randn((32, 8), torch.float32, device)
+    y, codes = compiled_code(torch.compile(model, fullgraph=True), x)
+    assert not any(extern_fastelu(c) for c in codes)
+    assert all("0.693145751953125" in c for c in codes)  # fastelu's ln2 split: its math, not Inductor's expm1
+    torch.testing.assert_close(y, model(x), rtol=1e-6, atol=1e-6)
+
+    def inplace(t):
+        t = t * 2
+        OPS.elu_(t, 1.0, 1.0, 1.0)
+        return t + 1
+
+    y, (code,) = compiled_code(torch.compile(inplace, fullgraph=True), x)
+    assert kernels(code) == 1 and not extern_fastelu(code)
+    torch.testing.assert_close(y, F.elu(x * 2) + 1, rtol=1e-6, atol=1e-6)
+
+
+def test_enable_lowers_aten_elu_and_disable_gives_it_back(device):
+    x = randn(4099, torch.float32, device).requires_grad_()
+
+    def step(t):
+        y = torch.compile(lambda t: t + F.selu(0.5 * t + 0.1), fullgraph=True)(t)
+        y.sum().backward()
+        return y
+
+    with elu_op.enabled():
+        _, codes = compiled_code(step, x)
+    assert len(codes) == 2 and all(kernels(c) == 1 and "0.693145751953125" in c for c in codes)
+    x.grad = None
+    _, codes = compiled_code(step, x)
+    assert all(kernels(c) == 1 and "0.693145751953125" not in c for c in codes)
+
+
+def test_dynamic_shapes_do_not_recompile(device):
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+    f = torch.compile(lambda t: t * 2 + elu_op.elu(t, 0.3) + OPS.elu(t, 1.0, 1.0, 1.0), fullgraph=True, dynamic=True)
+    for n in (17, 33, 1000, 4099):
+        x = randn(n, torch.float32, device)
+        torch.testing.assert_close(f(x), x * 2 + F.elu(x, 0.3) + F.elu(x), rtol=1e-6, atol=1e-6)
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_caches_key_on_the_aten_switch(device, tmp_path, monkeypatch):
+    # The same graph compiled with and without the switch must not share a cache entry.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    x = randn(4099, torch.float32, device)
+    fn = lambda t: t + F.elu(t * 0.5)  # noqa: E731
+    with torch._inductor.config.patch(fx_graph_cache=True), torch._functorch.config.patch(enable_autograd_cache=True):
+        _, (own,) = compiled_code(torch.compile(fn), x)
+        with elu_op.enabled():
+            _, (routed,) = compiled_code(torch.compile(fn), x)
+        _, (own_again,) = compiled_code(torch.compile(fn), x)
+    assert "0.693145751953125" not in own and "0.693145751953125" in routed
+    assert "0.693145751953125" not in own_again
+
+
+_FALLBACK = """
+import warnings, torch, torch._functorch.partitioners as P, torch._inductor.lowering
+from torch._inductor.utils import run_and_get_code
+del P.get_default_op_list  # a torch whose Inductor changed: the lowerings cannot be put in place
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    import elu_op
+print("warned", any("lowerings unavailable" in str(m.message) for m in w))
+x = torch.randn(1000)
+y, (code,) = run_and_get_code(torch.compile(lambda t: t + elu_op.elu(t * 0.5), fullgraph=True), x)
+print("aten", "torch.ops.fastelu" not in code, torch.allclose(y, x + torch.nn.functional.elu(x * 0.5)))
+torch._dynamo.reset()
+y, (code,) = run_and_get_code(torch.compile(lambda t: t + torch.ops.fastelu.elu(t * 0.5), fullgraph=True), x)
+print("opaque", "torch.ops.fastelu.elu" in code, torch.allclose(y, x + torch.nn.functional.elu(x * 0.5)))
+"""
+
+
+def test_fallback_when_the_lowerings_cannot_register():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", _FALLBACK], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["warned", "True", "aten", "True", "True", "opaque", "True", "True"], run.stdout
+
+
+def test_importing_elu_op_does_not_import_inductor():
+    code = "import sys, elu_op; print('torch._inductor' in sys.modules, 'torch._dynamo' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["False", "False"], run.stdout + run.stderr
+    assert lowering.install()  # in this process Inductor is loaded: the lowerings are in place
