@@ -1,40 +1,66 @@
 """Launch configurations: which (BLOCK, num_warps) the kernel runs with, per GPU and size.
 
-Sizes fall into a few buckets by their power of two, so a model with dynamic shapes
-never tunes or compiles per shape. A table per architecture gives the defaults; `python -m
-elu_op tune` measures the user's own GPU and writes a cache file that later processes load.
-Nothing here ever autotunes on its own, so torch.compile tracing and CUDA-graph capture
-only ever see a plain lookup.
+Sizes fall into a few buckets by their power of two, so a model with dynamic shapes never tunes or
+compiles per shape. Where the configurations come from, first match wins:
+1. the tuning cache that `python -m elu_op tune` writes for the user's own GPU;
+2. a table measured with `tune` for a GPU by name (TUNED);
+3. a rule from the device's own properties (``rule``), for any GPU nobody tuned.
+Nothing here ever autotunes on its own, so torch.compile tracing and CUDA-graph capture only ever
+see a plain lookup.
 """
 import json
+import math
 import os
 import pathlib
 
 # Bucket upper bounds (element counts, inclusive). The last bucket takes everything larger.
 BUCKETS = (2**16, 2**20, 2**24)
-
-# (BLOCK, num_warps) per bucket, the same for every dtype unless a tuning cache says otherwise
-# (on the H100, 16-bit types lost 15% with blocks scaled up to keep the bytes per block).
-# Small tensors get small blocks to spread over the SMs.
-TABLES = {
-    # H100, measured with `python -m elu_op tune` on 2026-11-24 (benchmarks/results/); the 16-bit
-    # winners differ, so they get their own row (SM90_16BIT below).
-    (9, 0): ((512, 4), (2048, 8), (512, 2), (512, 4)),
-    # RTX 4090: 128 SMs x 1536 threads. Its 1008 GB/s needs ~0.6 MB in flight (~600 ns
-    # latency), a quarter of what 1024-element blocks at 4 warps keep in flight at full
-    # occupancy, so those blocks suffice; 2048/8 for large tensors halves the block count.
-    # The seed's profile (512-element blocks, 3M blocks, 93% of DRAM peak) agrees.
-    (8, 9): ((512, 4), (1024, 4), (2048, 8), (2048, 8)),
-    # A100: 108 SMs, 2048 threads each, 1.5-2 TB/s: the H100 shape with one step less per bucket.
-    (8, 0): ((512, 4), (1024, 4), (1024, 4), (2048, 8)),
-}
-# 2-byte dtypes on sm_90, from the same tuning run.
-SM90_16BIT = ((512, 2), (512, 4), (512, 2), (1024, 4))
-# Any other GPU: choices that are never bad on a memory-bound elementwise kernel.
-DEFAULT = ((512, 4), (1024, 4), (1024, 4), (2048, 8))
-
 ITEMSIZES = (2, 4, 8)
 CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b // (32 * w) >= 4]
+
+# Tables measured with `python -m elu_op tune` (benchmarks/results/), by GPU name: {itemsize: per bucket}.
+_H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
+TUNED = {
+    "NVIDIA H100 80GB HBM3": {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))},  # 2026-11-24
+}
+
+# DRAM latency under load, the L in Little's law. 650 ns is about what HBM2e/HBM3 and GDDR6X
+# parts show under streaming load; the rule is not sensitive to it (see rule()).
+LATENCY_S = 650e-9
+
+
+def rule(sms, threads_per_sm, bandwidth):
+    """{itemsize: per-bucket (BLOCK, num_warps)} from the device's properties.
+
+    Little's law: to stream at full bandwidth the memory system needs bandwidth * latency bytes in
+    flight, bandwidth * latency / sms per SM. At full occupancy each thread must then have
+    in_flight_per_sm / threads_per_sm bytes of loads outstanding; the kernel issues 16-byte vector
+    loads, so a thread handles 16 / itemsize elements per load it needs, with 4 warps a block.
+    Small tensors get fewer warps and smaller blocks, down to one vector per thread, until every SM
+    has at least two blocks.
+
+    What it gives (one 16-byte load per thread covers Little's law on all three):
+    - H200: 4.9 TB/s, 132 SMs x 2048 threads: 24 KB per SM against 32 KB that one load per thread
+      keeps in flight: 1024/4 for 16-bit, 512/4 for float32, 256/4 for float64 above 2**20
+      (the H100's tuned large-tensor choice for 16-bit and float32 too).
+    - RTX 4090: 1.0 TB/s, 128 SMs x 1536 threads: 5 KB per SM against 24 KB: the same shapes.
+    - A100 80GB: 2.0 TB/s, 108 SMs x 2048 threads: 12 KB per SM against 32 KB: the same shapes.
+    """
+    per_sm = bandwidth * LATENCY_S / sms
+    loads = 1 << max(0, math.ceil(math.log2(per_sm / (threads_per_sm * 16))))
+    table = {}
+    for itemsize in ITEMSIZES:
+        per_thread = 16 // itemsize * loads
+        configs = []
+        for n in (*BUCKETS, math.inf):
+            warps = 4
+            block = per_thread * 32 * warps
+            while block > per_thread * 64 and n / block < 2 * sms:
+                warps = max(2, warps // 2)
+                block //= 2
+            configs.append((block, warps))
+        table[itemsize] = tuple(configs)
+    return table
 
 
 def cache_path(gpu_name):
@@ -43,7 +69,7 @@ def cache_path(gpu_name):
     return pathlib.Path(root) / "fastelu" / f"{safe}.json"
 
 
-def load_table(gpu_name, capability):
+def load_table(gpu_name, sms=None, threads_per_sm=None, bandwidth=None):
     """Return ({itemsize: per-bucket configs}, where they came from) for one GPU."""
     path = cache_path(gpu_name)
     if path.exists():
@@ -51,17 +77,17 @@ def load_table(gpu_name, capability):
             tuned = json.loads(path.read_text())
             table = {int(k): tuple(tuple(c) for c in v) for k, v in tuned.items()}
             _validate(table)
-            return table, str(path)
+            return table, f"tuning cache {path}"
         except (ValueError, TypeError, AttributeError) as e:
             import warnings
             warnings.warn(f"fastelu: ignoring unreadable tuning cache {path}: {e}")
-    base = TABLES.get(tuple(capability), DEFAULT)
-    source = f"built-in table for sm_{capability[0]}{capability[1]}" if tuple(capability) in TABLES else \
-        "built-in default (no table for this GPU)"
-    table = {size: base for size in ITEMSIZES}
-    if tuple(capability) == (9, 0):
-        table[2] = SM90_16BIT
-    return table, source
+    if gpu_name in TUNED:
+        return dict(TUNED[gpu_name]), f"table tuned on {gpu_name}"
+    if sms and threads_per_sm and bandwidth:
+        return rule(sms, threads_per_sm, bandwidth), (
+            f"rule: {bandwidth / 1e12:.2f} TB/s, {sms} SMs x {threads_per_sm} threads "
+            f"(Little's law, {LATENCY_S * 1e9:.0f} ns)")
+    return rule(100, 2048, 2e12), "rule for a generic GPU (this one's properties are unknown)"
 
 
 def _validate(table):
@@ -96,12 +122,15 @@ def lookup(device_index, itemsize, n):
 
 
 def describe(device_index):
-    """({itemsize: configs}, source) for a device, from the cache file or the built-in tables."""
+    """({itemsize: configs}, source) for a device, from the cache file, a tuned table or the rule."""
     if device_index < 0:
-        return {size: DEFAULT for size in ITEMSIZES}, "interpreter (CPU)"
+        return rule(100, 2048, 2e12), "interpreter (CPU): the rule for a generic GPU"
     import torch
     props = torch.cuda.get_device_properties(device_index)
-    return load_table(props.name, (props.major, props.minor))
+    clock_khz, bus_bits = getattr(props, "memory_clock_rate", 0), getattr(props, "memory_bus_width", 0)
+    bandwidth = 2 * clock_khz * 1e3 * bus_bits / 8  # double data rate
+    return load_table(props.name, props.multi_processor_count, getattr(props, "max_threads_per_multi_processor", 0),
+                      bandwidth)
 
 
 def forget():

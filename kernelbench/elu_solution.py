@@ -5,6 +5,30 @@ import torch.nn as nn
 import triton
 import triton.language as tl
 
+_LOG2E = tl.constexpr(1.4426950408889634)
+_LN2_HI_F32 = tl.constexpr(0.693145751953125)
+_LN2_LO_F32 = tl.constexpr(1.428606765330187e-06)
+_LN2_HI_F64 = tl.constexpr(0.6931471803691238)
+_LN2_LO_F64 = tl.constexpr(1.9082149292705877e-10)
+_INV_FACTORIAL = tl.constexpr((1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333, 0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10, 1.1470745597729725e-11))
+_TERMS_F64 = tl.constexpr(13)
+_TERMS_F32 = tl.constexpr(8)
+_TERMS_SHORT = tl.constexpr(6)
+_EXP2_FROM = tl.constexpr(0.35)
+_TERMS_EXP2 = tl.constexpr(6)
+_EXPM1_LO_F32 = tl.constexpr(-30.0)
+_EXPM1_HI_F32 = tl.constexpr(89.0)
+_EXPM1_LO_F64 = tl.constexpr(-60.0)
+_EXPM1_HI_F64 = tl.constexpr(709.9)
+_EXP_LO_F32 = tl.constexpr(-104.0)
+_EXP_HI_F32 = tl.constexpr(89.0)
+_EXP_LO_F64 = tl.constexpr(-746.0)
+_EXP_HI_F64 = tl.constexpr(709.9)
+_TINY = tl.constexpr(7.888609052210118e-31)
+FULL = tl.constexpr(0)
+SHORT = tl.constexpr(1)
+EXP2 = tl.constexpr(2)
+
 
 @triton.jit
 def _pow2(k):
@@ -16,46 +40,26 @@ def _pow2(k):
 
 
 @triton.jit
-def _expm1_small(r, SHORT: tl.constexpr):
-    # expm1 for |r| <= ln2/2 as r + r*r*Q(r), Q the Taylor series of (expm1(r) - r) / r**2 in
-    # Horner form: one FMA per term, and the exact leading r keeps rounding on a correction below
-    # 0.2*|r|. Degree 9 leaves 3e-11 relative truncation error in float32, degree 14 3e-19 in
-    # float64. SHORT (a float32 result headed for a 16-bit tensor) takes degree 7: 1.5e-8, far
-    # below a 16-bit half ulp; rounded to fp16 and bf16 it equalled aten's on 4M random inputs,
-    # and the two FMAs it saves show there, where 2 bytes per element bring the kernel near the
-    # H100's float32 issue rate (benchmarks/results/).
-    if SHORT:
-        q = r * 0.0001984126984126984 + 0.001388888888888889
-    else:
-        if r.dtype == tl.float64:
-            q = 1.1470745597729725e-11
-            q = q * r + 1.6059043836821613e-10
-            q = q * r + 2.08767569878681e-09
-            q = q * r + 2.505210838544172e-08
-            q = q * r + 2.755731922398589e-07
-            q = q * r + 2.7557319223985893e-06
-            q = q * r + 2.48015873015873e-05
-        else:
-            q = r * 2.7557319223985893e-06 + 2.48015873015873e-05
-        q = q * r + 0.0001984126984126984
-        q = q * r + 0.001388888888888889
-    q = q * r + 0.008333333333333333
-    q = q * r + 0.041666666666666664
-    q = q * r + 0.16666666666666666
-    q = q * r + 0.5
-    return r + (r * r) * q
+def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
+    # sum of INV_FACTORIAL[FIRST + j] * r**j over TERMS terms, one FMA a term.
+    q = tl.zeros_like(r) + _INV_FACTORIAL[FIRST + TERMS - 1]
+    for j in tl.static_range(TERMS - 2, -1, -1):
+        q = tl.fma(q, r, _INV_FACTORIAL[FIRST + j])
+    return q
 
 
 @triton.jit
-def _reduce(t, SHORT: tl.constexpr):
-    # t = k*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split so that k*LN2_HI is exact).
-    # Returns k and expm1(r); callers rebuild exp or expm1 from them.
-    k = tl.floor(t * 1.4426950408889634 + 0.5)
+def _reduce(t, MODE: tl.constexpr):
+    # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r) = r + r*r*Q(r), from which callers
+    # build exp or expm1.
+    k = tl.floor(tl.fma(t, _LOG2E, 0.5))
     if t.dtype == tl.float64:
-        r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
+        r = tl.fma(-k, _LN2_LO_F64, tl.fma(-k, _LN2_HI_F64, t))
+        q = _horner(r, 1, _TERMS_F64)
     else:
-        r = (t - k * 0.693145751953125) - k * 1.428606765330187e-06
-    return k, _expm1_small(r, SHORT)
+        r = tl.fma(-k, _LN2_LO_F32, tl.fma(-k, _LN2_HI_F32, t))
+        q = _horner(r, 1, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
+    return k, tl.fma(r * r, q, r)
 
 
 @triton.jit
@@ -66,43 +70,45 @@ def _clamp(t, lo, hi):
 
 
 @triton.jit
-def expm1(t, SHORT: tl.constexpr = False):
-    """expm1 of a float32 or float64 tensor, accurate to about one ulp for every input (SHORT,
-    for a float32 result to be rounded to 16 bits, adds up to a quarter ulp)."""
-    # Below LO the result is -1 to the last bit; above HI it is +inf. The bounds keep 2**(k-1) normal.
+def expm1(t, MODE: tl.constexpr = FULL):
+    """expm1 of a float32 or float64 tensor, to about one ulp for every input (MODE SHORT or EXP2:
+    accurate enough for a float32 result that is rounded to float16 or bfloat16)."""
+    if MODE == EXP2:
+        return tl.where(tl.abs(t) < _EXP2_FROM, t * _horner(t, 0, _TERMS_EXP2), tl.exp2(t * _LOG2E) - 1.0)
     if t.dtype == tl.float64:
-        t = _clamp(t, -60.0, 709.9)
+        t = _clamp(t, _EXPM1_LO_F64, _EXPM1_HI_F64)
     else:
-        t = _clamp(t, -30.0, 89.0)
-    k, p = _reduce(t, SHORT)
+        t = _clamp(t, _EXPM1_LO_F32, _EXPM1_HI_F32)
+    k, p = _reduce(t, MODE)
     h = _pow2(k - 1.0)
     # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
     # float64) still fits and the final doubling overflows to inf exactly when it should.
-    # Below 2**-100, expm1(t) rounds to t itself; returning t keeps subnormal t exact, which
-    # halving p (h = 1/2 at k = 0) would not.
-    return tl.where(tl.abs(t) < 7.888609052210118e-31, t, 2.0 * (h * p + (h - 0.5)))
+    # Tiny t is returned as it is: halving p (h = 1/2 at k = 0) would round a subnormal t.
+    return tl.where(tl.abs(t) < _TINY, t, 2.0 * tl.fma(h, p, h - 0.5))
 
 
 @triton.jit
-def exp(t, SHORT: tl.constexpr = False):
-    """exp of a float32 or float64 tensor to about one ulp, down into the subnormals (SHORT: as
-    for expm1)."""
+def exp(t, MODE: tl.constexpr = FULL):
+    """exp of a float32 or float64 tensor to about one ulp, down into the subnormals (MODE SHORT:
+    as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results)."""
     if t.dtype == tl.float64:
-        t = _clamp(t, -746.0, 709.9)
+        t = _clamp(t, _EXP_LO_F64, _EXP_HI_F64)
     else:
-        t = _clamp(t, -104.0, 89.0)
-    k, p = _reduce(t, SHORT)
+        t = _clamp(t, _EXP_LO_F32, _EXP_HI_F32)
+    k, p = _reduce(t, SHORT if MODE == EXP2 else MODE)
     # 2**k split in two normal factors so that subnormal results are rounded only once.
     k1 = tl.floor(k * 0.5)
     e = _pow2(k - k1)
-    return (e * p + e) * _pow2(k1)
+    return tl.fma(e, p, e) * _pow2(k1)
 
 
 @triton.jit
 def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr):
     x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
-    short = out_ptr.dtype.element_ty.primitive_bitwidth == 16  # see _expm1_small
+    # The math the result's dtype needs (coefficients.py).
+    out_type: tl.constexpr = out_ptr.dtype.element_ty
+    mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
     # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
@@ -110,16 +116,16 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
         if IS_RESULT:
             y = tl.where(x <= 0, g * negiptcoef * (x + negcoef), g * poscoef)
         else:
-            y = tl.where(x <= 0, g * negiptcoef * negcoef * exp(x * negiptcoef, short), g * poscoef)
+            y = tl.where(x <= 0, g * negiptcoef * negcoef * exp(x * negiptcoef, mode), g * poscoef)
     else:
-        y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, short) * negcoef)
+        y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, mode) * negcoef)
     tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.autotune(
     configs=[
+        triton.Config({"BLOCK": 256}, num_warps=2),
         triton.Config({"BLOCK": 512}, num_warps=4),
-        triton.Config({"BLOCK": 1024}, num_warps=4),
         triton.Config({"BLOCK": 2048}, num_warps=8),
         triton.Config({"BLOCK": 4096}, num_warps=8),
     ],

@@ -1,4 +1,4 @@
-"""Launch configuration tables: built-in per architecture, and the tuning cache that overrides them."""
+"""Launch configurations: the rule from device properties, tuned tables, and the tuning cache."""
 import pytest
 import torch
 from conftest import needs_cuda
@@ -17,23 +17,27 @@ def _table(config):
     return {size: (config,) * (len(configs.BUCKETS) + 1) for size in configs.ITEMSIZES}
 
 
-def test_built_in_tables(cache_home):
-    table, source = configs.load_table("Some RTX 4090", (8, 9))
-    assert source == "built-in table for sm_89"
-    assert all(table[size] == configs.TABLES[8, 9] for size in configs.ITEMSIZES)
-    table, _ = configs.load_table("Some H100", (9, 0))
-    assert table[2] == configs.SM90_16BIT and table[4] == configs.TABLES[9, 0]
-    table, source = configs.load_table("Some future GPU", (12, 3))
-    assert source == "built-in default (no table for this GPU)"
-    assert all(table[size] == configs.DEFAULT for size in configs.ITEMSIZES)
+def test_rule_and_tuned_tables(cache_home):
+    table, source = configs.load_table("Some H200", 132, 2048, 4.8e12)
+    assert source.startswith("rule: 4.80 TB/s, 132 SMs x 2048 threads")
+    assert table == configs.rule(132, 2048, 4.8e12)
+    # one 16-byte vector per thread and 4 warps for large tensors, smaller blocks for small ones
+    assert table[2][-1] == (1024, 4) and table[4][-1] == (512, 4) and table[8][-1] == (256, 4)
+    assert table[2][0] == (512, 2) and table[4][0] == (256, 2)
+    # a GPU with far more bandwidth per SM than its threads cover gets more loads per thread
+    assert configs.rule(66, 2048, 4.8e12)[2][-1] == (2048, 4)  # 47 KB per SM: two loads a thread
+    name = next(iter(configs.TUNED))
+    table, source = configs.load_table(name, 132, 2048, 3.35e12)
+    assert source == f"table tuned on {name}" and table == configs.TUNED[name]
+    assert configs.load_table("Some future GPU")[1].startswith("rule for a generic GPU")
 
 
 def test_saved_table_is_loaded_for_that_gpu_only(cache_home):
     path = configs.save_table("Fake GPU 80GB", _table((4096, 8)))
     assert path.parent == cache_home / "fastelu"
-    table, source = configs.load_table("Fake GPU 80GB", (9, 0))
-    assert table == _table((4096, 8)) and source == str(path)
-    assert configs.load_table("Another GPU", (9, 0))[1] == "built-in table for sm_90"
+    table, source = configs.load_table("Fake GPU 80GB", 132, 2048, 3e12)
+    assert table == _table((4096, 8)) and source == f"tuning cache {path}"
+    assert configs.load_table("Another GPU", 132, 2048, 3e12)[1].startswith("rule")
 
 
 @pytest.mark.parametrize("text", [
@@ -48,8 +52,8 @@ def test_unusable_cache_warns_and_falls_back(cache_home, text):
     path.parent.mkdir(parents=True)
     path.write_text(text)
     with pytest.warns(UserWarning, match="ignoring unreadable tuning cache"):
-        table, source = configs.load_table("Fake GPU", (8, 0))
-    assert source == "built-in table for sm_80" and table[4] == configs.TABLES[8, 0]
+        table, source = configs.load_table("Fake GPU", 108, 2048, 2e12)
+    assert source.startswith("rule") and table == configs.rule(108, 2048, 2e12)
 
 
 @needs_cuda
@@ -69,4 +73,4 @@ def test_forget_makes_every_path_use_a_new_table(cache_home):
     finally:
         path.unlink()
         configs.forget()
-    assert configs.lookup(index, 4, x.numel()) != (4096, 8)  # back to the built-in table
+    assert configs.lookup(index, 4, x.numel()) != (4096, 8)  # back to the rule or the tuned table
