@@ -20,29 +20,13 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elu_op  # noqa: E402
-from elu_op.cli import middle_mean  # noqa: E402
+from common import DTYPES, graphed, middle_mean, result_path, results_dir, save  # noqa: E402
 from seed_kernel import triton_elu as seed_elu  # noqa: E402
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def ms(fn, rep=100):
     fn()
     return do_bench(fn, warmup=25, rep=rep, return_mode="median")
-
-
-def graphed(fn):
-    """fn captured in a CUDA graph: replaying it runs fn's kernels without fn's Python."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up off the capturing stream, as capture wants
-        fn()
-        fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph.replay
 
 
 def per_call_us(fn, calls=3000, rounds=3):
@@ -119,7 +103,7 @@ def bench_case(label, shape, dtype, mode):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer sizes")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--out", default=results_dir())
     args = ap.parse_args()
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
@@ -216,19 +200,6 @@ def first_call_s():
                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             out[label] = float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else float("nan")
     return out
-
-
-def result_path(out_dir, gpu, suffix):
-    """out_dir/<gpu, made file-safe><suffix>, out_dir created if need be."""
-    os.makedirs(out_dir, exist_ok=True)
-    return os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in gpu) + suffix)
-
-
-def save(out_dir, gpu, suffix, text):
-    """Write a results file (see result_path) and print it."""
-    with open(result_path(out_dir, gpu, suffix), "w") as f:
-        f.write(text)
-    print(text)
 
 
 def write(out_dir, props, rows, calls):

@@ -21,7 +21,7 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import elu_op  # noqa: E402
-from bench_elu import save  # noqa: E402
+from common import save  # noqa: E402
 
 
 def selu_mlp():

@@ -17,7 +17,8 @@ import triton
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elu_op  # noqa: E402
-from bench_elu import launcher_calls, per_call_us, save  # noqa: E402
+from bench_elu import launcher_calls, per_call_us  # noqa: E402
+from common import save  # noqa: E402
 from elu_op import configs, functional, kernel, ops  # noqa: E402
 
 

@@ -18,9 +18,9 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import elu_op  # noqa: E402
-from bench_elu import save  # noqa: E402
+from common import save  # noqa: E402
 from elu_op import configs, kernel  # noqa: E402
-from elu_op.cli import middle_mean  # noqa: E402
+from common import middle_mean  # noqa: E402
 
 CANDIDATES = [(256, 2)] + configs.CANDIDATES
 

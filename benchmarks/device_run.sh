@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Device-machine work in few calls; results land in $OUT. Each part fits one call's 10 minutes:
-#   tests   info, check, the soak run and the whole test suite on the GPU (property tests with a
-#           larger budget), then call_costs.py
-#   bench   bench_elu.py (per-call costs, bandwidth tables, first call)
-#   sweep   config_sweep.py (launch configurations and timing spread, 2**16-2**24)
-#   models  bench_model.py
+#   tests    info, check, a soak run and the whole test suite on the GPU
+#   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
+#   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
+#   calls    call_costs.py (per-call steps)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
 set -uo pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-1000}
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 # The C++ extension, built in place (pip's editable install shells out to the network there).
@@ -19,12 +18,16 @@ for part in "${@:-tests}"; do
       { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
         python3 -m elu_op info 2>&1
         python3 -m elu_op check 2>&1
-        python3 tests/gpu_soak.py 100000 2>&1; } | tee "$OUT/summary.txt" | tail -3
-      python3 -m pytest -q -rs tests -p no:cacheprovider 2>&1 | tee "$OUT/tests.txt" | tail -8
-      python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
-    bench) python3 benchmarks/bench_elu.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -90 ;;
-    sweep) python3 benchmarks/config_sweep.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -50 ;;
-    models) python3 benchmarks/bench_model.py --out "$OUT" 2>&1 | tail -40 ;;
+        python3 benchmarks/gpu_soak.py "${SOAK_CALLS:-20000}" 2>&1; } | tee "$OUT/summary.txt" | tail -3
+      python3 -m pytest -q -rs tests -p no:cacheprovider -W ignore 2>&1 | tee "$OUT/tests.txt" | tail -15 ;;
+    bench)
+      python3 benchmarks/bench_elu.py --quick --out "$OUT" 2>&1 | grep -v "^W1" | tail -60
+      { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
+        | grep -v "^tuning" | tee "$OUT/tune.txt" | tail -12 ;;
+    compile)
+      python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
+        ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
+    calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
     *) echo "unknown part: $part"; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-"""fastelu on two GPUs, in one run: python tests/multi_gpu/run_two_gpus.py [results.md]
+"""fastelu on two GPUs, in one run: python benchmarks/multi_gpu/run_two_gpus.py [results.md]
 
 1. every op, the modules and a compiled patched model on cuda:1 while cuda:0 is current, against
    PyTorch there, with nothing allocated on cuda:0;

@@ -1,0 +1,39 @@
+"""What the benchmark scripts share: dtypes, CUDA-graph replay, the timing summary, results files."""
+import os
+
+import torch
+
+from elu_op.cli import middle_mean  # noqa: F401  (the mean of the middle 60%, as tune uses it)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def results_dir():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def graphed(fn):
+    """fn captured in a CUDA graph: replaying it runs fn's kernels without fn's Python."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the capturing stream, as capture wants
+        fn()
+        fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def result_path(out_dir, gpu, suffix):
+    """out_dir/<gpu, made file-safe><suffix>, out_dir created if need be."""
+    os.makedirs(out_dir, exist_ok=True)
+    return os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in gpu) + suffix)
+
+
+def save(out_dir, gpu, suffix, text):
+    """Write a results file (see result_path) and print it."""
+    with open(result_path(out_dir, gpu, suffix), "w") as f:
+        f.write(text)
+    print(text)
