@@ -47,11 +47,17 @@ def _pow2(k):
 
 
 @triton.jit
+def _c(v: tl.constexpr, like):
+    # The constant v in like's dtype: tl.fma, unlike * and +, would take a Python float as float32.
+    return tl.full([], v, like.dtype)
+
+
+@triton.jit
 def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
     # sum of INV_FACTORIAL[FIRST + j] * r**j over TERMS terms, one FMA a term.
     q = tl.zeros_like(r) + _INV_FACTORIAL[FIRST + TERMS - 1]
     for j in tl.static_range(TERMS - 2, -1, -1):
-        q = tl.fma(q, r, _INV_FACTORIAL[FIRST + j])
+        q = tl.fma(q, r, _c(_INV_FACTORIAL[FIRST + j], r))
     return q
 
 
@@ -59,12 +65,12 @@ def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
 def _reduce(t, MODE: tl.constexpr):
     # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r) = r + r*r*Q(r), from which callers
     # build exp or expm1.
-    k = tl.floor(tl.fma(t, _LOG2E, 0.5))
+    k = tl.floor(tl.fma(t, _c(_LOG2E, t), _c(0.5, t)))
     if t.dtype == tl.float64:
-        r = tl.fma(-k, _LN2_LO_F64, tl.fma(-k, _LN2_HI_F64, t))
+        r = tl.fma(-k, _c(_LN2_LO_F64, t), tl.fma(-k, _c(_LN2_HI_F64, t), t))
         q = _horner(r, 1, _TERMS_F64)
     else:
-        r = tl.fma(-k, _LN2_LO_F32, tl.fma(-k, _LN2_HI_F32, t))
+        r = tl.fma(-k, _c(_LN2_LO_F32, t), tl.fma(-k, _c(_LN2_HI_F32, t), t))
         q = _horner(r, 1, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
     return k, tl.fma(r * r, q, r)
 

@@ -2,6 +2,8 @@
 module's registrations and checks (its launches are tested on the GPU, in test_gpu.py)."""
 import os
 import pathlib
+import re
+import struct
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from elu_op import _C, launcher
+from elu_op import coefficients as C
 
 
 # Compiles elu_kernel for a GPU without one (PTX and ptxas come with Triton), in a process of its
@@ -38,6 +41,34 @@ def test_parameter_plan_of_the_real_kernel():
     assert run.returncode == 0, run.stderr
     # n's width, then the two scratch pointers Triton appends, null here: no scratch needed
     assert run.stdout.split("\n")[:2] == ["(False, 2) 0 0", "(True, 2) 0 0"]
+
+
+_FLOAT64_PTX = """
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from elu_op.kernel import elu_kernel
+signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
+                 input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr")
+for backward in (False, True):
+    compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=dict(BLOCK=256, BACKWARD=backward,
+                              IS_RESULT=False, INT64=False)), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    print(compiled.asm["ptx"])
+"""
+
+
+def test_float64_math_keeps_float64_constants():
+    # regression: with triton 3.6, tl.fma took Python-float constants as float32, so float64 results
+    # were off by 5e-9 on the GPU (the interpreter did not show it); checks the installed triton
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", _FLOAT64_PTX], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    constants = {c[2:] for c in re.findall(r"0d[0-9A-F]{16}", run.stdout)}
+    constants |= {f"{int(c, 16) ^ (1 << 63):016X}" for c in constants}  # negated ones too
+    wanted = [C.LOG2E, C.LN2_HI_F64, C.LN2_LO_F64, *C.INV_FACTORIAL[1:1 + C.TERMS_F64]]
+    missing = [v for v in wanted if struct.pack(">d", v).hex().upper() not in constants]
+    assert not missing, missing
 
 
 def _ptx(*params):
