@@ -1,7 +1,9 @@
 """fastelu on two GPUs, in one run: python benchmarks/multi_gpu/run_two_gpus.py [results.md]
 
-1. every op, the modules and a compiled patched model on cuda:1 while cuda:0 is current, against
-   PyTorch there, with nothing allocated on cuda:0;
+1. every op, the modules, a compiled patched model (fastelu's math fused by the Inductor
+   lowerings) and a CUDA graph on cuda:1 while cuda:0 is current, against PyTorch there, with
+   nothing allocated on cuda:0; then two threads, one per GPU, each making 10,000 mixed calls on
+   its own device, checked against PyTorch;
 2. a DistributedDataParallel training step of a patched ELU model on two processes over NCCL,
    against a single-GPU step on the same global batch;
 3. the enable() aten switch inside both ranks, each on its own device.
@@ -66,12 +68,69 @@ def other_device():
     xg = xb.clone().requires_grad_()
     model(xg).sum().backward()
     ok &= report("patched model backward on cuda:1", xg.grad is not None and xg.grad.device == dev)
-    ok &= report("compiled patched model on cuda:1", close(torch.compile(model, fullgraph=True)(xb), want, 1e-5))
+    from torch._inductor.utils import run_and_get_code
+    torch._dynamo.reset()
+    got, codes = run_and_get_code(torch.compile(model, fullgraph=True), xb)
+    fused = all("torch.ops.fastelu" not in c.split("def call")[-1] and "0.693145751953125" in c for c in codes)
+    ok &= report("compiled patched model on cuda:1, fastelu's math fused (no extern call)",
+                 close(got, want, 1e-5) and fused, f"{len(codes)} graph(s)")
+    xs = torch.randn(5000, device=dev)
+    elu_op.elu(xs, 0.7)  # compiled before capture
+    side = torch.cuda.Stream(dev)
+    side.wait_stream(torch.cuda.current_stream(dev))
+    with torch.cuda.stream(side):
+        elu_op.elu(xs, 0.7)
+    torch.cuda.current_stream(dev).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.device(dev), torch.cuda.graph(graph):
+        ys = elu_op.elu(xs, 0.7)
+    xs.copy_(torch.randn_like(xs) * 3)
+    graph.replay()
+    ok &= report("CUDA graph captured on cuda:1, replayed", close(ys, F.elu(xs, 0.7)))
     torch.cuda.synchronize(1)
     after = torch.cuda.memory_allocated(0)
     ok &= report("nothing allocated on cuda:0", after == before, f"{before} B before, {after} B after")
     ok &= report("current device still cuda:0", torch.cuda.current_device() == 0)
     return ok
+
+
+def threads_per_gpu(calls=10_000):
+    import threading
+    errors, done = [], []
+
+    def worker(index):
+        dev = torch.device("cuda", index)
+        gen = torch.Generator(device=dev).manual_seed(index)
+        try:
+            for i in range(calls):
+                dtype = (torch.float32, torch.bfloat16, torch.float16)[i % 3]
+                x = (torch.randn(1000 + 37 * (i % 50), device=dev, generator=gen) * 3).to(dtype)
+                kind = i % 4
+                if kind == 0:
+                    got, want = elu_op.elu(x, 0.9), F.elu(x, 0.9)
+                elif kind == 1:
+                    got, want = elu_op.selu(x), F.selu(x)
+                elif kind == 2:
+                    got = torch.ops.fastelu.elu_backward(x, 0.9, 1.0, 1.0, False, x)
+                    want = torch.ops.aten.elu_backward(x, 0.9, 1.0, 1.0, False, x)
+                else:
+                    got = x.clone()
+                    elu_op.celu(got, 0.5, inplace=True)
+                    want = F.celu(x, 0.5)
+                if i % 10 == 0 and not torch.allclose(got.float(), want.float(), rtol=2**-7, atol=1e-5):
+                    errors.append(f"cuda:{index} call {i} kind {kind} {dtype}")
+            torch.cuda.synchronize(dev)
+            done.append(index)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"cuda:{index}: {e!r}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return report(f"two threads, one per GPU, {calls} mixed calls each", not errors and sorted(done) == [0, 1],
+                  "; ".join(errors[:3]) or "every 10th call checked against PyTorch")
 
 
 def make_model():
@@ -143,10 +202,12 @@ def main():
     if torch.cuda.device_count() < 2:
         sys.exit("needs two GPUs")
     REPORT.extend([f"# fastelu on two GPUs: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}", "",
-                   f"torch {torch.__version__}, triton {__import__('triton').__version__}, NCCL "
+                   f"{__import__('datetime').date.today()}, torch {torch.__version__}, "
+                   f"triton {__import__('triton').__version__}, NCCL "
                    f"{'.'.join(map(str, torch.cuda.nccl.version()))}, NCCL_NVLS_ENABLE={os.environ['NCCL_NVLS_ENABLE']}",
                    "", "| check | result | detail |", "|---|---|---|"])
     ok = other_device()
+    ok &= threads_per_gpu()
     ok &= ddp()
     REPORT.append("")
     REPORT.append("all passed" if ok else "FAILURES")
