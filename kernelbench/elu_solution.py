@@ -40,11 +40,17 @@ def _pow2(k):
 
 
 @triton.jit
+def _c(v: tl.constexpr, like):
+    # The constant v in like's dtype: tl.fma, unlike * and +, would take a Python float as float32.
+    return tl.full([], v, like.dtype)
+
+
+@triton.jit
 def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
     # sum of INV_FACTORIAL[FIRST + j] * r**j over TERMS terms, one FMA a term.
     q = tl.zeros_like(r) + _INV_FACTORIAL[FIRST + TERMS - 1]
     for j in tl.static_range(TERMS - 2, -1, -1):
-        q = tl.fma(q, r, _INV_FACTORIAL[FIRST + j])
+        q = tl.fma(q, r, _c(_INV_FACTORIAL[FIRST + j], r))
     return q
 
 
@@ -52,12 +58,12 @@ def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
 def _reduce(t, MODE: tl.constexpr):
     # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r) = r + r*r*Q(r), from which callers
     # build exp or expm1.
-    k = tl.floor(tl.fma(t, _LOG2E, 0.5))
+    k = tl.floor(tl.fma(t, _c(_LOG2E, t), _c(0.5, t)))
     if t.dtype == tl.float64:
-        r = tl.fma(-k, _LN2_LO_F64, tl.fma(-k, _LN2_HI_F64, t))
+        r = tl.fma(-k, _c(_LN2_LO_F64, t), tl.fma(-k, _c(_LN2_HI_F64, t), t))
         q = _horner(r, 1, _TERMS_F64)
     else:
-        r = tl.fma(-k, _LN2_LO_F32, tl.fma(-k, _LN2_HI_F32, t))
+        r = tl.fma(-k, _c(_LN2_LO_F32, t), tl.fma(-k, _c(_LN2_HI_F32, t), t))
         q = _horner(r, 1, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
     return k, tl.fma(r * r, q, r)
 
@@ -108,7 +114,10 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
     x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
     # The math the result's dtype needs (coefficients.py).
     out_type: tl.constexpr = out_ptr.dtype.element_ty
-    mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
+    if BACKWARD:  # float16 gradients need exp to about an ulp (tests/test_exhaustive.py)
+        mode: tl.constexpr = SHORT if out_type == tl.bfloat16 else FULL
+    else:
+        mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
     # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
