@@ -7,9 +7,8 @@ How much math a result needs depends on the dtype it is rounded to:
   expm1(r) = r + r*r*Q(r), Q the Taylor series of (expm1(r) - r) / r**2 in Horner form (one FMA a
   term; the exact leading r keeps rounding on a correction below 0.2*|r|), and 2**k from exponent
   bits. 13 terms of Q leave 3e-19 relative truncation error (float64), 8 terms 3e-11 (float32).
-- float16 forward results and bfloat16 gradients (SHORT): the same with 6 terms, 1.5e-8, far below
-  a 16-bit half ulp. float16 gradients take the full 8 terms: with 6, three products after exp
-  rounded a few of them (1 to 2 of 65,536 per gradient value, on the H200) the other way from aten.
+- float16 results and all 16-bit gradients (SHORT): the same with 6 terms, 1.5e-8, far below a
+  16-bit half ulp.
 - bfloat16 results (EXP2): exp2(t * log2(e)) - 1 from the hardware's ex2 where |t| >= EXP2_FROM,
   and below it, without reduction, r * P(r), P the series of expm1(r) / r (a product keeps the sign
   of -0 and subnormals exact, which r + r*r*Q(r) would not without one more select). Both stay under 6e-7 relative error, and over every

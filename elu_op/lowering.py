@@ -97,7 +97,7 @@ def _math(ops, ct):
 def _mode(dtype, backward):
     # as kernel._elu_block chooses
     if backward:
-        return C.SHORT if dtype == torch.bfloat16 else C.FULL
+        return C.SHORT if dtype in (torch.float16, torch.bfloat16) else C.FULL
     return C.EXP2 if dtype == torch.bfloat16 else C.SHORT if dtype == torch.float16 else C.FULL
 
 
