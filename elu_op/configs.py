@@ -22,6 +22,11 @@ CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b //
 _H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
 TUNED = {
     "NVIDIA H100 80GB HBM3": {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))},  # 2026-11-24
+    # 2026-11-30 (benchmarks/results/NVIDIA_H200_configs.md): the 16-bit kernels want two 16-byte
+    # loads a thread (1024/2w), where the rule gives one (1024/4w): 100.3% of copy_ forward against
+    # 98.8%, 94.6% backward against 84%.
+    "NVIDIA H200": {2: ((4096, 8), (1024, 8), (1024, 2), (1024, 2)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
+                    8: ((512, 4), (512, 4), (512, 4), (1024, 4))},
 }
 
 # DRAM latency under load, the L in Little's law. 650 ns is about what HBM2e/HBM3 and GDDR6X

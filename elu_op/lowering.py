@@ -214,11 +214,13 @@ def _register():
 
     config.post_grad_custom_post_pass = CacheKey(config.post_grad_custom_post_pass)
 
-    # The partitioner's allowlists (fusible, recomputable) hold aten's pointwise ops only.
+    # The partitioner's allowlists (fusible, recomputable) hold aten's ops tagged pointwise only,
+    # which leaves out fastelu's and aten's elu_backward (routed by enable(), it reaches the
+    # partitioner undecomposed): their inputs would count as materialized and be saved.
     @functools.wraps(default_op_list)
     def op_list():
         types = default_op_list()
-        for packet in (torch.ops.fastelu.elu, torch.ops.fastelu.elu_backward):
+        for packet in (torch.ops.fastelu.elu, torch.ops.fastelu.elu_backward, torch.ops.aten.elu_backward):
             types.fusible_ops.add(packet)
             types.recomputable_ops.add(packet)
         return types
