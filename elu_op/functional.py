@@ -11,10 +11,16 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _check(fn, input, alpha=1.0):
+    """alpha as a float, after PyTorch's checks: a Python number (bool included) or a 0-d tensor
+    (read with a host sync, as PyTorch's Scalar conversion does)."""
     if not isinstance(input, torch.Tensor):
-        raise TypeError(f"{fn}(): input must be a Tensor, not {type(input).__name__}")
-    if type(alpha) is not float and (isinstance(alpha, (bool, torch.Tensor)) or not isinstance(alpha, numbers.Real)):
-        raise TypeError(f"{fn}(): alpha must be a real number (int or float), not {type(alpha).__name__}")
+        raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    if type(alpha) is float:
+        return alpha
+    if isinstance(alpha, numbers.Real) or (isinstance(alpha, torch.Tensor) and alpha.dim() == 0
+                                           and not alpha.is_complex()):
+        return float(alpha)
+    raise TypeError(f"{fn}(): argument 'alpha' (position 2) must be Number, not {type(alpha).__name__}")
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
@@ -44,8 +50,7 @@ _function_modes = torch._C._is_torch_function_mode_enabled
 
 def elu(input, alpha=1.0, inplace=False):
     """Like torch.nn.functional.elu: x where x > 0, else alpha * (exp(x) - 1)."""
-    _check("elu", input, alpha)
-    return _apply(input, float(alpha), 1.0, 1.0, inplace)
+    return _apply(input, _check("elu", input, alpha), 1.0, 1.0, inplace)
 
 
 def selu(input, inplace=False):
@@ -56,7 +61,7 @@ def selu(input, inplace=False):
 
 def celu(input, alpha=1.0, inplace=False):
     """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
-    _check("celu", input, alpha)
+    alpha = _check("celu", input, alpha)
     if alpha == 0:
-        raise ZeroDivisionError("ZeroDivisionError")  # what torch.nn.functional.celu raises
-    return _apply(input, float(alpha), 1.0, 1.0 / alpha, inplace)
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")  # torch.nn.functional.celu's
+    return _apply(input, alpha, 1.0, 1.0 / alpha, inplace)

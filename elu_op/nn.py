@@ -11,6 +11,8 @@ class FastELU(torch.nn.ELU):
     """torch.nn.ELU computed by fastelu. Same arguments, repr and (empty) state_dict."""
 
     def forward(self, input):
+        if torch.jit.is_scripting():
+            return _scripted(input, self.alpha, 1.0, 1.0, self.inplace)
         return functional.elu(input, self.alpha, self.inplace)
 
 
@@ -18,6 +20,8 @@ class FastSELU(torch.nn.SELU):
     """torch.nn.SELU computed by fastelu."""
 
     def forward(self, input):
+        if torch.jit.is_scripting():
+            return _scripted(input, functional.SELU_ALPHA, functional.SELU_SCALE, 1.0, self.inplace)
         return functional.selu(input, self.inplace)
 
 
@@ -25,7 +29,18 @@ class FastCELU(torch.nn.CELU):
     """torch.nn.CELU computed by fastelu."""
 
     def forward(self, input):
+        if torch.jit.is_scripting():
+            return _scripted(input, self.alpha, 1.0, 1.0 / self.alpha, self.inplace)
         return functional.celu(input, self.alpha, self.inplace)
+
+
+def _scripted(input: torch.Tensor, alpha: float, scale: float, input_scale: float, inplace: bool) -> torch.Tensor:
+    # What the modules run under torch.jit.script, which compiles this and not the Python API:
+    # the ops themselves, which TorchScript calls like any registered op.
+    if inplace:
+        torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
+        return input
+    return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
 
 
 # Exact types only: a user's own subclass of nn.ELU may do more than ELU.

@@ -134,3 +134,16 @@ def test_reduce_overhead_cuda_graphs():
     for _ in range(4):  # warm-up runs, then graph replays
         x = torch.randn(8, 16, device="cuda")
         torch.testing.assert_close(compiled(x).clone(), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_patched_model_scripts_and_traces(device):
+    model = _model().to(device)
+    x = randn((6, 4), torch.float32, device)
+    want = model(x.clone())
+    elu_op.patch(model)
+    scripted = torch.jit.script(model)
+    assert any(n.kind().startswith("fastelu::elu") for n in scripted.inlined_graph.nodes())
+    torch.testing.assert_close(scripted(x.clone()), want, rtol=1e-6, atol=1e-6)
+    traced = torch.jit.trace(model, (x.clone(),), check_trace=False)
+    torch.testing.assert_close(traced(x.clone()), want, rtol=1e-6, atol=1e-6)
+    assert any(n.kind().startswith("fastelu::elu") for n in traced.inlined_graph.nodes())

@@ -80,14 +80,18 @@ def test_bad_dtypes_raise_type_error(device, dtype):
 
 def test_bad_arguments(device):
     x = randn(4, torch.float32, device)
-    with pytest.raises(TypeError, match="alpha"):
-        elu_op.elu(x, alpha="1")
-    with pytest.raises(TypeError, match="alpha"):
-        elu_op.elu(x, alpha=torch.tensor(1.0))
+    # PyTorch's types and messages: a string alpha, a tensor alpha with a dimension, CELU's alpha 0
+    for ours, theirs, alpha in ((elu_op.elu, F.elu, "1"), (elu_op.elu, F.elu, torch.tensor([1.0])),
+                                (elu_op.celu, F.celu, 0.0)):
+        with pytest.raises(Exception) as want:
+            theirs(x, alpha)
+        with pytest.raises(want.type, match=str(want.value).replace("(", r"\(").replace(")", r"\)")):
+            ours(x, alpha)
+    # ...and what PyTorch accepts: a 0-d tensor, a bool
+    torch.testing.assert_close(elu_op.elu(x, torch.tensor(0.5)), F.elu(x, 0.5))
+    torch.testing.assert_close(elu_op.celu(x, True), F.celu(x, True))
     with pytest.raises(TypeError, match="Tensor"):
         elu_op.elu([1.0, 2.0])
-    with pytest.raises(ZeroDivisionError):
-        elu_op.celu(x, alpha=0.0)
     with pytest.raises(TypeError, match="dtype"):
         OPS.elu_backward(x, 1.0, 1.0, 1.0, False, x.double())
     with pytest.raises(ValueError, match="shape"):
