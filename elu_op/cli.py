@@ -1,4 +1,8 @@
-"""Command line: python -m elu_op {info,check,tune,bench,export-kernelbench}."""
+"""fastelu: ELU, SELU and CELU for NVIDIA GPUs as Triton kernels behind torch.library.
+
+This command shows the device and launch configurations, checks every op against a float64
+reference, tunes launch configurations for this GPU, runs the benchmark, and exports the kernel in
+KernelBench's one-file format."""
 import argparse
 import platform
 import statistics
@@ -23,10 +27,12 @@ def info(args):
         p = torch.cuda.get_device_properties(dev)
         print(f"device    {p.name} (sm_{p.major}{p.minor}, {p.multi_processor_count} SMs)")
         index = dev.index
-    else:
-        mode = "Triton interpreter" if ops.INTERPRET else "PyTorch's CPU elu (set TRITON_INTERPRET=1 for Triton)"
-        print(f"device    cpu: {mode}")
+    elif ops.INTERPRET:
+        print("device    cpu: the Triton kernel in Triton's interpreter")
         index = -1
+    else:
+        print("device    cpu: PyTorch's CPU elu (no GPU; TRITON_INTERPRET=1 runs the Triton kernel interpreted)")
+        return
     table, source = configs.describe(index)
     print(f"configs   {source}")
     bounds = [f"<= 2**{b.bit_length() - 1}" for b in configs.BUCKETS] + ["larger"]
@@ -121,6 +127,8 @@ def tune(args):
 def bench(args):
     import os
     import runpy
+    if not torch.cuda.is_available():
+        sys.exit("bench needs a CUDA GPU")
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_elu.py")
     if not os.path.exists(script):
         sys.exit("benchmarks/bench_elu.py is not there: run this from a source checkout")
@@ -129,8 +137,10 @@ def bench(args):
 
 
 def export_kernelbench(args):
+    import pathlib
+
     from . import kernelbench
-    print(f"wrote {kernelbench.export()}")
+    print(f"wrote {kernelbench.export(pathlib.Path(args.path))}")
 
 
 def main(argv=None):
@@ -142,7 +152,8 @@ def main(argv=None):
     t.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per candidate (default 5)")
     b = sub.add_parser("bench", help="run benchmarks/bench_elu.py (arguments pass through)")
     b.add_argument("rest", nargs=argparse.REMAINDER)
-    sub.add_parser("export-kernelbench", help="write kernelbench/elu_solution.py from the package's kernel")
+    k = sub.add_parser("export-kernelbench", help="write the kernel in KernelBench's one-file format")
+    k.add_argument("path", nargs="?", default="elu_solution.py", help="where (default: ./elu_solution.py)")
     args = parser.parse_args(argv)
     {"info": info, "check": check, "tune": tune, "bench": bench,
      "export-kernelbench": export_kernelbench}[args.command](args)

@@ -78,7 +78,7 @@ def render():
     return _HEADER + "\n".join(constants) + "\n\n\n" + "\n\n\n".join(parts) + "\n" + _WRAPPER.replace("{max_block}", str(max(b for b, _ in _CONFIGS)))
 
 
-def export(path=PATH):
+def export(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render())
     return path

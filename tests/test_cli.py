@@ -30,9 +30,31 @@ def test_check_passes():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
-def test_tune_needs_a_gpu():
-    r = _run("tune")
-    assert r.returncode == 1 and "tune needs a CUDA GPU" in r.stderr
+@pytest.mark.parametrize("command", ["tune", "bench"])
+def test_gpu_commands_say_they_need_a_gpu(command):
+    r = _run(command)
+    assert r.returncode == 1 and r.stderr.strip() == f"{command} needs a CUDA GPU"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's info")
+def test_info_without_a_gpu_says_which_kernel_runs():
+    plain = _run("info", TRITON_INTERPRET="0")
+    assert plain.returncode == 0 and "PyTorch's CPU elu" in plain.stdout and "configs" not in plain.stdout
+    interpreted = _run("info", TRITON_INTERPRET="1")
+    assert "interpreter" in interpreted.stdout and "PyTorch's CPU elu" not in interpreted.stdout
+
+
+def test_help_says_what_fastelu_is():
+    r = _run("--help")
+    assert r.returncode == 0 and "ELU, SELU and CELU" in r.stdout
+
+
+def test_export_kernelbench_writes_where_asked(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "elu_op", "export-kernelbench"], capture_output=True, text=True,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "elu_solution.py").read_text().startswith("# fastelu's ELU kernel")
+    assert _run("export-kernelbench", str(tmp_path / "other.py")).returncode == 0 and (tmp_path / "other.py").exists()
 
 
 @needs_cuda

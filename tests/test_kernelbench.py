@@ -19,7 +19,7 @@ def _load():
 
 
 def test_committed_file_is_what_the_generator_writes():
-    assert kernelbench.PATH.read_text() == kernelbench.render(), "run: python -m elu_op export-kernelbench"
+    assert kernelbench.PATH.read_text() == kernelbench.render(), "run: python -m elu_op export-kernelbench kernelbench/elu_solution.py"
 
 
 def test_format():
