@@ -22,18 +22,14 @@ Safe by construction:
   ops stay opaque kernels, as before the lowerings existed.
 """
 import functools
-import importlib.abc
-import importlib.util
 import os
-import sys
 import warnings
 
 import torch
 
 from . import coefficients as C
-from . import kernel
+from . import deferred, kernel
 
-_LOWERING_MODULE = "torch._inductor.lowering"
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
 _saved = {}  # what routing aten's ops replaced: (table, op) -> entry
@@ -272,29 +268,6 @@ def _route(on):
                     table[op] = entry
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls install() right after torch._inductor.lowering is first imported, by anyone."""
-
-    def find_spec(self, name, path, target=None):
-        if name != _LOWERING_MODULE:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_and_install(module):
-            exec_module(module)
-            install()
-
-        spec.loader.exec_module = exec_and_install
-        return spec
-
-
 def hook():
     """install() now if Inductor is loaded, else as soon as it is."""
-    if _LOWERING_MODULE in sys.modules:
-        install()
-    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport())
+    deferred.after_import("torch._inductor.lowering", install)

@@ -15,7 +15,7 @@ import os
 import torch
 from triton import knobs
 
-from . import _C, configs, kernel, launcher, lowering  # _C: the ops' C++ kernels, registered on import
+from . import _C, configs, kernel, launcher, lowering, sharding  # _C: the ops' C++ kernels, registered on import
 
 lib = torch.library.Library("fastelu", "DEF")
 lib.define("elu(Tensor self, float alpha=1.0, float scale=1.0, float input_scale=1.0) -> Tensor")
@@ -199,5 +199,7 @@ for _name, _rule in (("elu", _elu_vmap), ("elu_", _elu_inplace_vmap), ("elu_back
 
 _C.setup(list(configs.BUCKETS), kernel.INT32_SAFE, _TRITON, knobs.runtime)
 
-# Inductor lowerings of these ops, registered once a compile loads Inductor (lowering.py).
+# Inductor lowerings of these ops, registered once a compile loads Inductor (lowering.py), and
+# DTensor's sharding rules, once DTensor is loaded (sharding.py).
 lowering.hook()
+sharding.hook()

@@ -1,0 +1,37 @@
+"""Run registration code once a module is imported, without importing it ourselves.
+
+Inductor (3 s) and DTensor (1 s) are expensive to import: fastelu registers its lowerings and its
+sharding rules only once the user's program has loaded them.
+"""
+import importlib.abc
+import importlib.util
+import sys
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    def __init__(self, name, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_register(module):
+            exec_module(module)
+            self.callback()
+
+        spec.loader.exec_module = exec_and_register
+        return spec
+
+
+def after_import(name, callback):
+    """callback() now if module `name` is loaded, else right after it first is."""
+    if name in sys.modules:
+        callback()
+    elif not any(isinstance(f, _AfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, callback))

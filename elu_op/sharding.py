@@ -1,0 +1,38 @@
+"""DTensor sharding rules for the fastelu ops (tensor and sequence parallel models).
+
+The ops are pointwise, so they take the rules DTensor has for aten's pointwise ops of the same
+kind: relu for elu and elu_ (nonlinear, so a Partial input is reduced first), and gelu_backward,
+a nonlinear pointwise op of two tensors, for elu_backward. Those rules live in private tables of
+DTensor's sharding propagator, whose layout changed between torch 2.11 and 2.13; both are handled,
+and if neither holds, DTensor keeps refusing the ops with its own error.
+"""
+import torch
+
+from . import deferred
+
+
+def _peers():
+    aten, ops = torch.ops.aten, torch.ops.fastelu
+    return {ops.elu.default: aten.relu.default, ops.elu_.default: aten.relu_.default,
+            ops.elu_backward.default: aten.gelu_backward.default}
+
+
+def register():
+    from torch.distributed.tensor import DTensor
+    prop = DTensor._op_dispatcher.sharding_propagator
+    tables = [("op_strategy_funcs", "op_to_schema_info"),
+              ("op_single_dim_strategy_funcs", "op_to_schema_info_for_single_dim_strategy")]
+    for ours, peer in _peers().items():
+        for funcs, infos in tables:
+            funcs, infos = getattr(prop, funcs, {}), getattr(prop, infos, {})
+            if peer in funcs:
+                funcs[ours] = funcs[peer]
+                if peer in infos:
+                    infos[ours] = infos[peer]
+                break
+
+
+def hook():
+    """register() now if DTensor is loaded, else as soon as it is (it costs about 1 s to import)."""
+    if torch.distributed.is_available():
+        deferred.after_import("torch.distributed.tensor", register)
