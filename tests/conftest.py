@@ -36,7 +36,7 @@ if os.environ.get("TRITON_INTERPRET") == "1":
 DEVICES = ["cuda"] if torch.cuda.is_available() else ["cpu"]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 # Largest allowed relative error against a float64 reference: about 1 ulp after rounding to the
-# dtype (bfloat16 2 ulp: the interpreter truncates float32 -> bfloat16 where GPUs round).
+# dtype (2**-7 is one ulp of bfloat16's 8 significant bits near a power of two).
 RTOL = {torch.float32: 4e-7, torch.float64: 1e-15, torch.float16: 2**-10, torch.bfloat16: 2**-7}
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
