@@ -32,7 +32,7 @@ from . import deferred, kernel
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
-_saved = {}  # what routing aten's ops replaced: (table, op) -> entry
+_saved = {}  # what routing aten's ops replaced: (id(table), op) -> entry, or None where there was none
 
 
 # ---- the math, in Inductor's ops (kernel.py's, operation for operation) ---------------------
@@ -256,13 +256,14 @@ def _route(on):
     from torch._inductor.lowering import lowerings, register_lowering
     tables = (decomposition.decompositions, decomposition.fast_random_decomps(), lowerings)
     for op, lower in _aten_ops().items():
-        if on and (id(lowerings), op) not in _saved:
+        routed = (id(lowerings), op) in _saved
+        if on and not routed:
             for table in tables:
-                _saved[id(table), op] = (table, table.pop(op, None))
+                _saved[id(table), op] = table.pop(op, None)
             register_lowering(op, type_promotion_kind=None)(lower)
-        elif not on:
+        elif not on and routed:
             for table in tables:
-                table, entry = _saved.pop((id(table), op), (table, None))
+                entry = _saved.pop((id(table), op))
                 table.pop(op, None)
                 if entry is not None:
                     table[op] = entry
