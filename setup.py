@@ -1,14 +1,9 @@
-"""Needs torch installed first and is built against it: pip install --no-build-isolation -e ."""
+"""fastelu is pure Python: its C++ part (elu_op/csrc/fastelu.cpp) is compiled on first use against
+the torch in use (elu_op/build.py), so one wheel serves every supported torch."""
 import pathlib
 import re
 
 from setuptools import find_packages, setup
-
-try:
-    from torch.utils.cpp_extension import BuildExtension, CppExtension
-except ImportError as e:
-    raise SystemExit(f"fastelu builds a C++ extension against your torch, which did not import ({e}): install "
-                     f"torch first, then pip install --no-build-isolation -e . (so that the build sees it)")
 
 HERE = pathlib.Path(__file__).parent
 VERSION = re.search(r'__version__ = "(.+)"', (HERE / "elu_op" / "__init__.py").read_text()).group(1)
@@ -30,12 +25,10 @@ setup(
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
     packages=find_packages(include=["elu_op", "elu_op.*"]),
-    # The C++ launches the Triton kernels through the CUDA driver (loaded at run time), so it
-    # needs no CUDA toolkit, and builds against a CPU-only torch too.
-    ext_modules=[CppExtension("elu_op._C", ["elu_op/csrc/fastelu.cpp"])],
-    cmdclass={"build_ext": BuildExtension},
+    package_data={"elu_op": ["csrc/*.cpp"]},
     python_requires=">=3.10",
     # numpy: Triton's interpreter, which runs the kernel on CPUs (check, tests), needs it.
-    install_requires=["torch>=2.11", "triton>=3.6", "numpy"],
+    # ninja: what torch.utils.cpp_extension builds the C++ part with.
+    install_requires=["torch>=2.11", "triton>=3.6", "numpy", "ninja"],
     extras_require={"test": ["pytest", "hypothesis", "expecttest"], "bench": ["matplotlib"]},
 )

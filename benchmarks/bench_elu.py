@@ -18,10 +18,10 @@ import torch.nn.functional as F
 import triton
 from triton.testing import do_bench
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import elu_op  # noqa: E402
-from common import DTYPES, graphed, middle_mean, result_path, results_dir, save  # noqa: E402
-from seed_kernel import triton_elu as seed_elu  # noqa: E402
+import elu_op
+from common import DTYPES, graphed, launch, middle_mean, plan, result_path, results_dir, save
+from elu_op.kernel import elu_kernel
+from seed_kernel import triton_elu as seed_elu
 
 
 def ms(fn, rep=100):
@@ -134,19 +134,15 @@ def _line(r):
 
 
 def launcher_calls(x, out, one_block=False):
-    """Triton's launcher and fastelu's C++ launch ("triton", "cpp"), each alone, running the kernel
-    that elu_op.elu(x) compiles (x float32 on cuda:0) into out; one_block: over one block only."""
-    n = x.numel()
-    block, warps = elu_op.configs.lookup(0, 4, n)
-    elu_op.elu(x)
-    compiled = elu_op.kernel._compiled[(0, torch.float32, block, warps, False, False, 0)]
-    stream = torch.cuda.current_stream().cuda_stream
-    grid = 1 if one_block else n // block
-    args = (out.data_ptr(), x.data_ptr(), x.data_ptr(), n)
+    """Triton's ordinary launch and fastelu's C++ launch ("triton", "cpp"), each alone, running the
+    kernel elu_op.elu(x) runs (x float32 on cuda:0) into out; one_block: over one block only."""
+    block, warps = plan(x)
     xs, outs = (x[:block], out[:block]) if one_block else (x, out)
-    return {"triton": lambda: compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None,
-                                           None, None, *args, 1.0, 1.0, 1.0, block, False, False, False),
-            "cpp": lambda: elu_op._C.launch(outs, xs, None, 1.0, 1.0, 1.0, False)}
+    n = xs.numel()
+    launch(outs, xs)
+    return {"triton": lambda: elu_kernel[(triton.cdiv(n, block),)](outs, xs, xs, n, 1.0, 1.0, 1.0, block, False, False,
+                                                                    False, num_warps=warps, enable_fp_fusion=True),
+            "cpp": lambda: launch(outs, xs)}
 
 
 def small_calls():
@@ -155,15 +151,11 @@ def small_calls():
     module = elu_op.FastELU()
     x.requires_grad_(False)
     out = torch.empty_like(x)
-    block, warps = elu_op.configs.lookup(0, 4, x.numel())
     torch_module = torch.nn.ELU()
     cases = {
         "F.elu (eager)": lambda: F.elu(x),
         "torch.nn.ELU module (eager)": lambda: torch_module(x),
         "torch.empty_like alone": lambda: torch.empty_like(x),
-        "kernel.launch alone (output given)": lambda: elu_op.kernel.launch(out, x, None, x.numel(), 1.0, 1.0, 1.0,
-                                                                           False, block, warps, 0),
-        "ops._elu_triton (allocation + launch)": lambda: elu_op.ops._elu_triton(x),
         "elu_op.elu": lambda: elu_op.elu(x),
         "elu_op.FastELU module": lambda: module(x),
         "torch.ops.fastelu.elu": lambda: torch.ops.fastelu.elu(x),
@@ -173,8 +165,8 @@ def small_calls():
         "seed kernel": lambda: seed_elu(x),
     }
     launchers = launcher_calls(x, out)
-    cases["Triton's launcher alone (CompiledKernel.run)"] = launchers["triton"]
-    cases["fastelu's C++ launch alone (_C.launch, output given)"] = launchers["cpp"]
+    cases["Triton's ordinary launch alone (elu_kernel[grid], output given)"] = launchers["triton"]
+    cases["fastelu's C++ launch alone (output given)"] = launchers["cpp"]
     xg = x.clone().requires_grad_()
     cases["F.elu, input requires grad"] = lambda: F.elu(xg)
     cases["elu_op.elu, input requires grad"] = lambda: elu_op.elu(xg)

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 import triton
 from triton.testing import do_bench
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import elu_op  # noqa: E402
-from common import save  # noqa: E402
+import elu_op
+from common import save
 
 
 def selu_mlp():

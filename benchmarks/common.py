@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from elu_op.cli import middle_mean  # noqa: F401  (the mean of the middle 60%, as tune uses it)
+from elu_op.tuning import middle_mean  # noqa: F401  (the mean of the middle 60%, as tune uses it)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -37,3 +37,19 @@ def save(out_dir, gpu, suffix, text):
     with open(result_path(out_dir, gpu, suffix), "w") as f:
         f.write(text)
     print(text)
+
+
+# ---- the benchmarks' one hook into fastelu's internals -------------------------------------------
+
+def launch(out, x, g=None, block=0, warps=0, alpha=1.0, is_result=False):
+    """fastelu's C++ launch of its kernel alone: over dense, equally laid out out, x (and g, for the
+    backward), in a given (BLOCK, num_warps) or, with block 0, the device table's. No checks, no
+    allocation; out may be x."""
+    import elu_op
+    elu_op.ops._C.launch(out, x, g, alpha, 1.0, 1.0, is_result, block, warps)
+
+
+def plan(x):
+    """(BLOCK, num_warps) that fastelu launches with for a tensor like x."""
+    import elu_op
+    return elu_op.ops._C.plan(x.get_device(), x.element_size(), x.numel())[:2]

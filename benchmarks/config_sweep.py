@@ -16,11 +16,9 @@ import torch.nn.functional as F
 import triton
 from triton.testing import do_bench
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import elu_op  # noqa: E402
-from common import save  # noqa: E402
-from elu_op import configs, kernel  # noqa: E402
-from common import middle_mean  # noqa: E402
+import elu_op
+from common import launch, middle_mean, plan, save
+from elu_op import configs
 
 CANDIDATES = [(256, 2)] + configs.CANDIDATES
 
@@ -29,7 +27,7 @@ def sweep_case(n, dtype, backward, rounds):
     x = torch.randn(n, device="cuda", dtype=dtype)
     g = torch.randn_like(x) if backward else None
     out = torch.empty_like(x)
-    fns = {f"{b}/{w}": (lambda b=b, w=w: kernel.launch(out, x, g, n, 1.0, 1.0, 1.0, False, b, w, 0))
+    fns = {f"{b}/{w}": (lambda b=b, w=w: launch(out, x, g, b, w))
            for b, w in CANDIDATES}
     if backward:
         fns.update(fastelu=lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
@@ -71,7 +69,7 @@ def main():
                 cands = [k for k in t if "/" in k]
                 best = min(cands, key=mean.get)
                 won = sum(min(cands, key=lambda k: t[k][i]) == best for i in range(args.rounds))
-                mine = "%d/%d" % configs.lookup(0, torch.tensor([], dtype=dtype).element_size(), 2**e)
+                mine = "%d/%d" % plan(torch.empty(2**e, device="cuda", dtype=dtype))
                 mode = "backward" if backward else "forward"
                 lines.append(f"| {mode} | {str(dtype)[6:]} | 2**{e} | {mean['fastelu']:.2f} | {spread['fastelu']:.0f}% "
                              f"| {mean['copy']:.2f} | {spread['copy']:.0f}% | {mine} | {mean[mine]:.2f} | {best} | "

@@ -3,14 +3,20 @@
 #   tests    info, check, a soak run and the whole test suite on the GPU
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
-#   calls    call_costs.py (per-call steps)
+#   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
+#   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
+#   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
 set -uo pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300}
+export PYTHONUNBUFFERED=1 FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300} FASTELU_CACHE=/tmp/fastelu-build
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-# The C++ extension, built in place (pip's editable install shells out to the network there).
-python3 setup.py build_ext --inplace > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
+# No network there: what pip would install comes from the carried wheels (.whl/), behind the
+# machine's own packages.
+pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl .whl/kb/*.whl > /dev/null 2>&1
+export PYTHONPATH=$PWD:/tmp/site
+# The C++ part, compiled as a first import would, but with its output kept.
+python3 -m elu_op build --verbose > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
 # Few files: the device tool brings back at most eight.
 for part in "${@:-tests}"; do
   case $part in
@@ -28,6 +34,8 @@ for part in "${@:-tests}"; do
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
+    kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
+    two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;
     *) echo "unknown part: $part"; exit 2 ;;
   esac
 done

@@ -2,12 +2,14 @@
 
     python benchmarks/shape_sweep.py [log2 of elements, default 27]
 """
+import os
 import sys
 
 import torch
 from triton.testing import do_bench
 
-from elu_op import configs, kernel
+from common import launch
+from elu_op import configs
 
 n = 2**int(sys.argv[1]) if len(sys.argv) > 1 else 2**27
 shapes = [(256, 2), (512, 1), (512, 2)] + configs.CANDIDATES
@@ -21,7 +23,7 @@ for dtype in (torch.bfloat16, torch.float16):
         copy = (lambda: torch.add(x, g, out=out)) if backward else (lambda: out.copy_(x))
         fns = {"copy": copy}
         for b, w in shapes:
-            fns[b, w] = lambda b=b, w=w: kernel.launch(out, x, g, n, 1.0, 1.0, 1.0, False, b, w, 0)
+            fns[b, w] = lambda b=b, w=w: launch(out, x, g, b, w)
         best = {k: min(do_bench(f, warmup=10, rep=40, return_mode="median") for _ in range(2)) for k, f in fns.items()}
         gbs = {k: streams * n * 2 / v / 1e6 for k, v in best.items()}
         print(f"| {str(dtype)[6:]} | {'backward' if backward else 'forward'} | {gbs['copy']:.0f} | "

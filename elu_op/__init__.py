@@ -4,7 +4,8 @@ Importing registers torch.ops.fastelu.elu, elu_ and elu_backward.
 """
 from . import ops
 from .functional import celu, elu, selu
-from .nn import FastCELU, FastELU, FastSELU, disable, enable, enabled, is_enabled, patch, unpatch
+from .aten_override import disable, enable, enabled, is_enabled
+from .nn import FastCELU, FastELU, FastSELU, patch, unpatch
 
 __all__ = ["ops", "elu", "selu", "celu", "FastELU", "FastSELU", "FastCELU", "patch", "unpatch",
            "enable", "disable", "enabled", "is_enabled"]

@@ -5,7 +5,6 @@ reference, tunes launch configurations for this GPU, runs the benchmark, and exp
 KernelBench's one-file format."""
 import argparse
 import platform
-import statistics
 import sys
 
 import torch
@@ -23,6 +22,10 @@ def _device():
 def info(args):
     dev = _device()
     print(f"fastelu   python {platform.python_version()}  torch {torch.__version__}  triton {triton.__version__}")
+    if ops._C is None:
+        print("c++       not built (see the warning above): the ops run PyTorch's elu; python -m elu_op build retries")
+    else:
+        print(f"c++       {ops._C.__file__}")
     if dev.type == "cuda":
         p = torch.cuda.get_device_properties(dev)
         print(f"device    {p.name} (sm_{p.major}{p.minor}, {p.multi_processor_count} SMs)")
@@ -79,49 +82,26 @@ def check(args):
     sys.exit(1 if failed else 0)
 
 
-def middle_mean(values):
-    """Mean of the middle 60% of values: a timing's mean with the odd outlier dropped."""
-    k = len(values) // 5
-    return statistics.mean(sorted(values)[k:len(values) - k])
-
-
 def tune(args):
-    """Time every candidate configuration per dtype size and size bucket; save the winners."""
     if not torch.cuda.is_available():
         sys.exit("tune needs a CUDA GPU")
-    from triton.testing import do_bench
-
-    from . import kernel
-    index = torch.cuda.current_device()
-    name = torch.cuda.get_device_name(index)
-    sizes = [2**16, 2**20, 2**24, 2**27]  # one per bucket (the last one stands for everything larger)
-    dtypes = {2: torch.bfloat16, 4: torch.float32, 8: torch.float64}
-    steps, done = len(dtypes) * len(sizes) * args.rounds * len(configs.CANDIDATES), 0
-    table = {}
-    for itemsize, dtype in dtypes.items():
-        best = []
-        for n in sizes:
-            x = torch.randn(n, device="cuda", dtype=dtype)
-            out = torch.empty_like(x)
-            # A do_bench median moves between calls by up to 10% at small sizes (see
-            # benchmarks/config_sweep.py): interleaved rounds spread that drift over all candidates.
-            timings = {c: [] for c in configs.CANDIDATES}
-            for _ in range(args.rounds):
-                for block, warps in configs.CANDIDATES:
-                    def call():
-                        kernel.launch(out, x, None, n, 1.0, 1.0, 1.0, False, block, warps, index)
-                    timings[block, warps].append(do_bench(call, warmup=10, rep=40, return_mode="median"))
-                    done += 1
-                    bar = "#" * (30 * done // steps)
-                    print(f"\rtuning {name} [{bar:30s}] {done}/{steps}", end="", file=sys.stderr, flush=True)
-            best.append(min(timings, key=lambda c: middle_mean(timings[c])))
-        table[itemsize] = tuple(best)
-    print(file=sys.stderr)
+    from . import tuning
+    name = torch.cuda.get_device_name()
+    table = tuning.tune(args.rounds)
     path = configs.save_table(name, table)
     configs.forget()
     print(f"saved {path}")
     for itemsize, best in table.items():
         print(f"  {itemsize}-byte: " + "  ".join(f"{b}/{w}w" for b, w in best))
+
+
+def build(args):
+    from . import build as builder
+    try:
+        module = builder.load(verbose=args.verbose)
+    except Exception as e:  # noqa: BLE001 - say what failed, in one line, and exit 1
+        sys.exit(f"fastelu: building the C++ part failed: {str(e).strip().splitlines()[0] if str(e).strip() else e!r}")
+    print(f"built {module.__file__}")
 
 
 def bench(args):
@@ -150,10 +130,12 @@ def main(argv=None):
     sub.add_parser("check", help="run every op against a float64 reference and print a pass/fail table")
     t = sub.add_parser("tune", help="measure launch configurations on this GPU and cache the best")
     t.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per candidate (default 5)")
+    c = sub.add_parser("build", help="compile the C++ part for this torch now (otherwise done on first import)")
+    c.add_argument("--verbose", action="store_true", help="show the compiler's output")
     b = sub.add_parser("bench", help="run benchmarks/bench_elu.py (arguments pass through)")
     b.add_argument("rest", nargs=argparse.REMAINDER)
     k = sub.add_parser("export-kernelbench", help="write the kernel in KernelBench's one-file format")
     k.add_argument("path", nargs="?", default="elu_solution.py", help="where (default: ./elu_solution.py)")
     args = parser.parse_args(argv)
-    {"info": info, "check": check, "tune": tune, "bench": bench,
+    {"info": info, "check": check, "tune": tune, "build": build, "bench": bench,
      "export-kernelbench": export_kernelbench}[args.command](args)

@@ -9,7 +9,6 @@ Nothing here ever autotunes on its own, so torch.compile tracing and CUDA-graph 
 see a plain lookup.
 """
 import json
-import math
 import os
 import pathlib
 
@@ -52,12 +51,14 @@ def rule(sms, threads_per_sm, bandwidth):
     - A100 80GB: 2.0 TB/s, 108 SMs x 2048 threads: 12 KB per SM against 32 KB: the same shapes.
     """
     per_sm = bandwidth * LATENCY_S / sms
-    loads = 1 << max(0, math.ceil(math.log2(per_sm / (threads_per_sm * 16))))
+    loads = 1  # 16-byte loads in flight per thread: the least power of two that covers per_sm
+    while loads * threads_per_sm * 16 < per_sm:
+        loads *= 2
     table = {}
     for itemsize in ITEMSIZES:
         per_thread = 16 // itemsize * loads
         configs = []
-        for n in (*BUCKETS, math.inf):
+        for n in (*BUCKETS, float("inf")):
             warps = 4
             block = per_thread * 32 * warps
             while block > per_thread * 64 and n / block < 2 * sms:
@@ -114,18 +115,6 @@ def save_table(gpu_name, table):
     return path
 
 
-# device index -> {itemsize: configs}; CPU tensors (the interpreter) use index -1.
-_tables = {}
-
-
-def lookup(device_index, itemsize, n):
-    """(BLOCK, num_warps) for n elements of itemsize bytes on a CUDA device (-1: CPU interpreter)."""
-    table = _tables.get(device_index)
-    if table is None:
-        table = _tables[device_index] = describe(device_index)[0]
-    return table[itemsize][0 if n <= BUCKETS[0] else 1 if n <= BUCKETS[1] else 2 if n <= BUCKETS[2] else 3]
-
-
 def describe(device_index):
     """({itemsize: configs}, source) for a device, from the cache file, a tuned table or the rule."""
     if device_index < 0:
@@ -138,9 +127,14 @@ def describe(device_index):
                       bandwidth)
 
 
+def table(device_index):
+    """{itemsize: ((BLOCK, num_warps),) * 4} for a device: what the C++ asks on its first launch
+    there, and keeps (until forget())."""
+    return describe(device_index)[0]
+
+
 def forget():
-    """Drop the loaded tables, so the next lookup reads the cache file again (after tuning), and
-    the kernels the C++ launches with the old configurations."""
-    from . import _C
-    _tables.clear()
-    _C.forget()
+    """Make the C++ ask again (after tuning): it drops its tables and the kernels compiled for them."""
+    from .ops import _C
+    if _C is not None:
+        _C.forget()

@@ -3,7 +3,8 @@ import numbers
 
 import torch
 
-from . import _C, lowering, ops
+from . import lowering, ops
+from .ops import _C
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -25,14 +26,14 @@ def _check(fn, input, alpha=1.0):
 
 def _apply(input, alpha, scale, input_scale, inplace):
     compiling = torch.compiler.is_compiling()
-    if compiling and not lowering.install():
+    if compiling and _C is not None and lowering.failed():
         # Without the lowerings (a torch whose Inductor lacks what they need), aten's elu: Inductor
-        # fuses it with its pointwise neighbours, where the opaque op would split the graph.
-        ops.check_dtype(input)
+        # fuses it with its pointwise neighbours, where the opaque op would split the graph. (Its
+        # own checks apply: fastelu's are C++, which Dynamo cannot trace.)
         if inplace:
             return torch.ops.aten.elu_(input, alpha, scale, input_scale)
         return torch.ops.aten.elu(input, alpha, scale, input_scale)
-    if not compiling and type(input) is torch.Tensor and not _function_modes():
+    if not compiling and _C is not None and type(input) is torch.Tensor and not _function_modes():
         # The op through the dispatcher, as torch.ops.fastelu.elu would call it, minus the
         # microsecond its Python wrapper costs (torch function modes and subclasses need that).
         if inplace:

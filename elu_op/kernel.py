@@ -1,26 +1,14 @@
-"""The Triton kernel of the ELU family (forward and backward) and its launcher.
+"""The Triton kernel of the ELU family, forward and backward: the math and nothing else.
 
 One formula covers ELU, SELU and CELU, the same one as aten's ``elu``:
 ``scale * x`` where ``x > 0``, else ``scale * alpha * expm1(input_scale * x)``.
 The math uses plain ``tl`` operations only, never libdevice, so the very same code
 runs compiled on a GPU and under ``TRITON_INTERPRET=1`` on CPU tensors in CI.
 """
-import functools
-import math
-import struct
-
-import torch
 import triton
 import triton.language as tl
-from triton import knobs
 
 from . import coefficients as C
-
-_runtime = knobs.runtime
-
-# Largest element count whose offsets (plus one block of slack) stay in int32.
-INT32_SAFE = 2**31 - 1
-
 
 # The constants, as Triton reads globals (coefficients.py says what each is for).
 _LOG2E = tl.constexpr(C.LOG2E)
@@ -144,7 +132,8 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
-    forms it (see negcoef() below). Scalars come in as float64 so that float64 tensors lose nothing.
+    forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
+    that float64 tensors lose nothing.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -169,78 +158,3 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
     else:
         _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
-
-
-@functools.lru_cache(maxsize=256)
-def negcoef(alpha, scale, float64):
-    """alpha * scale as aten forms it: in float64 for float64 tensors, else as a float32 product of
-    the float32-rounded coefficients. Formed here rather than in the kernel, where the compiler
-    may fuse the product into an FMA with the result + alpha*scale of the gradient from the
-    result, skipping the rounding that aten's value has; that sum cancels as x -> -inf, and the
-    difference showed there as ulps by the trillion."""
-    if float64:
-        return alpha * scale
-    return _float32(_float32(alpha) * _float32(scale))  # exact in double, then rounded once
-
-
-def _float32(v):
-    try:
-        return struct.unpack("f", struct.pack("f", v))[0]
-    except OverflowError:  # finite doubles past float32's range round to inf
-        return math.copysign(math.inf, v)
-
-
-def width(n, block):
-    """How the kernel addresses n elements in blocks of block: 0 with int32 offsets, 1 with int64
-    offsets and a 32-bit n, 2 with a 64-bit n (Triton types an n past int32 as i64: another
-    compiled kernel)."""
-    return 0 if n <= INT32_SAFE - block else 1 if n <= INT32_SAFE else 2
-
-
-# Compiled kernels by everything the launch specialises on, so that repeated calls skip Triton's
-# argument binding and cache lookup. Only used for 16-byte aligned pointers; anything else takes
-# Triton's ordinary path, which specialises on alignment itself.
-_compiled = {}
-
-
-def launch(out, x, g, n, alpha, scale, input_scale, is_result, block, num_warps, device):
-    """Run elu_kernel over the first n elements of the flat, equally laid out out, x and g, through
-    Triton's launcher; return the compiled kernel where the C++ may launch it (aligned CUDA tensors).
-
-    g is None for the forward; out may be x (in place). device is out's CUDA device index, made
-    current by the caller, or -1 for CPU tensors under the interpreter.
-    """
-    coef = negcoef(alpha, scale, out.dtype is torch.float64)  # the kernel takes alpha * scale
-    backward = g is not None
-    grid = (n + block - 1) // block
-    wide = width(n, block)
-    int64 = wide > 0
-    compiled = None
-    if device >= 0:
-        out_ptr, x_ptr = out.data_ptr(), x.data_ptr()
-        g_ptr = g.data_ptr() if backward else x_ptr
-        aligned = (out_ptr | x_ptr | g_ptr) % 16 == 0
-        key = (device, out.dtype, block, num_warps, backward, is_result, wide)
-        compiled = _compiled.get(key) if aligned else None
-    if compiled is None:
-        # FMA contraction asked for by name: the polynomials are written for one FMA per term,
-        # and Triton 3.10 turns it off by default.
-        compiled = elu_kernel[(grid,)](out, x, g if backward else x, n, coef, scale, input_scale, block,
-                                       backward, is_result, int64, num_warps=num_warps, enable_fp_fusion=True)
-        if device >= 0 and aligned:
-            _compiled[key] = compiled
-            return compiled
-        return None
-    # Triton's launcher, as JITFunction.run calls it: it reports the launch to profiler hooks,
-    # makes a CUDA context current in a thread that has none yet, and raises the driver's error
-    # if the launch fails. The pointers go in as integers, which it takes as they are (for a
-    # tensor it would ask the driver about them).
-    stream = torch._C._cuda_getCurrentRawStream(device)
-    enter, leave = _runtime.launch_enter_hook, _runtime.launch_exit_hook
-    args = (out_ptr, x_ptr, g_ptr, n, coef, scale, input_scale, block, backward, is_result, int64)
-    if enter.calls or leave.calls:
-        compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata,
-                     compiled.launch_metadata((grid, 1, 1), stream, *args), enter, leave, *args)
-    else:
-        compiled.run(grid, 1, 1, stream, compiled.function, compiled.packed_metadata, None, None, None, *args)
-    return compiled

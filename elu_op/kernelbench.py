@@ -1,11 +1,16 @@
-"""Generate kernelbench/elu_solution.py: the seed's one-file format, built from kernel.py itself.
+"""Generate kernelbench/elu_solution.py: the seed's one-file format, built from the package itself.
 
 The format (from the seed prompt): imports (torch, torch.nn, triton, triton.language as tl), the
 @triton.jit kernel(s) with @triton.autotune wrapping the JIT kernel, the wrapper, and
 class ModelNew(nn.Module) with __init__(self, alpha=1.0) and forward(x); nothing else. The
-kernel's text is copied out of kernel.py, so the two never drift (a test checks the committed file).
+kernel's text is copied out of kernel.py and the launch choice out of configs.py (its tuned tables
+and its rule), so the file launches what the package launches and never drifts from it (a test
+checks the committed file). The autotuner's candidates are pruned to that one choice: timing
+candidates once per process picks by noise (it chose 512/4 where the package's choice ran 4%
+faster in KernelBench's harness on the H200).
 """
 import ast
+import inspect
 import pathlib
 
 from . import configs, kernel
@@ -25,9 +30,31 @@ import triton.language as tl
 
 '''
 
-_AUTOTUNE = "@triton.autotune(\n    configs=[\n{}    ],\n    key=[\"n\"],\n)\n@triton.jit\n"
+_AUTOTUNE = ("@triton.autotune(\n    configs=[\n{}    ],\n    key=[\"n\"],\n"
+             "    # the package's choice for this GPU and size (choose(), below): nothing left to time by chance\n"
+             "    prune_configs_by={{\"early_config_prune\": lambda configs, nargs, **kwargs: choose(configs, nargs)}},\n"
+             ")\n@triton.jit(do_not_specialize=[\"n\"])\n")
 
 _WRAPPER = '''
+
+def choose(configs, nargs):
+    """The (BLOCK, num_warps) fastelu's package launches with for this tensor: the table tuned for
+    this GPU by name, else the rule from its properties (a generic GPU's on the CPU interpreter)."""
+    x, n = nargs["x_ptr"], nargs["n"]
+    table = rule(100, 2048, 2e12)
+    if x.is_cuda:
+        p = torch.cuda.get_device_properties(x.device)
+        bandwidth = 2 * getattr(p, "memory_clock_rate", 0) * 1e3 * getattr(p, "memory_bus_width", 0) / 8
+        threads = getattr(p, "max_threads_per_multi_processor", 0)
+        table = TUNED.get(p.name) or (rule(p.multi_processor_count, threads, bandwidth) if bandwidth and threads
+                                      else table)
+    block, warps = table[x.element_size()][sum(n > b for b in BUCKETS)]
+    return [c for c in configs if (c.kwargs["BLOCK"], c.num_warps) == (block, warps)] or [
+        triton.Config({"BLOCK": block}, num_warps=warps)]
+
+
+_compiled = {}  # compiled kernel and BLOCK, by everything the launch specialises on
+
 
 def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     x = x.contiguous()
@@ -35,10 +62,19 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     n = x.numel()
     if n == 0:
         return out
+    int64 = n > 2**31 - 1 - {max_block}
+    key = (x.device, x.dtype, x.data_ptr() % 16, out.data_ptr() % 16, int64, n > 2**31 - 1,
+           sum(n > b for b in BUCKETS))
+    hit = _compiled.get(key)
+    if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
+        kernel, block = hit
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64)
+        return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU
-    elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0,
-                     BACKWARD=False, IS_RESULT=False, INT64=n > 2**31 - 1 - {max_block})
+    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64)
+    if x.is_cuda:
+        _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out
 
 
@@ -50,6 +86,13 @@ class ModelNew(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return triton_elu(x, alpha=self.alpha)
 '''
+
+
+def _launch_choice():
+    # configs.py's tuned tables and rule, as the package reads them
+    names = ("LATENCY_S", "BUCKETS", "ITEMSIZES", "TUNED")
+    values = "\n".join(f"{name} = {getattr(configs, name)!r}" for name in names)
+    return values + "\n\n\n" + inspect.getsource(configs.rule)
 
 
 def render():
@@ -75,7 +118,10 @@ def render():
             parts.append(_AUTOTUNE.format(rows) + body)
         else:
             parts.append("@triton.jit\n" + body)
-    return _HEADER + "\n".join(constants) + "\n\n\n" + "\n\n\n".join(parts) + "\n" + _WRAPPER.replace("{max_block}", str(max(b for b, _ in _CONFIGS)))
+    max_block = max(b for table in (*configs.TUNED.values(), configs.rule(100, 2048, 2e12)) for row in table.values()
+                    for b, _ in row)
+    return (_HEADER + "\n".join(constants) + "\n\n\n" + "\n\n\n".join(parts) + "\n" +
+            "\n\n" + _launch_choice() + _WRAPPER.replace("{max_block}", str(max_block)))
 
 
 def export(path):

@@ -10,9 +10,10 @@ While ``elu_op.enable()`` is on, aten's elu and elu_backward lower to the same m
 taken out of Inductor's decompositions), and ``disable()`` gives Inductor its own back.
 
 Safe by construction:
-- Nothing here imports torch._inductor (about 3 s): ``hook()``, called at import, registers the
-  lowerings once something else imports Inductor's lowering module, that is, once a compile with
-  Inductor starts.
+- Importing elu_op does not import torch._inductor (about 3 s): ``hook()``, called at import,
+  registers the lowerings once something else imports Inductor's lowering module, that is, once a
+  compile with Inductor gets past tracing. Tracing runs nothing from here: the Python API emits
+  fastelu's ops unless the registration is known to have failed (``failed()``).
 - Inductor's caches do not hash lowerings. A custom graph pass that does nothing puts fastelu's
   state (this code, whether aten's elu is routed) into their keys.
 - The partitioner recomputes only ops it knows to be fusible; fastelu's ops are added to its
@@ -22,13 +23,15 @@ Safe by construction:
   ops stay opaque kernels, as before the lowerings existed.
 """
 import functools
+import math
 import os
+import struct
 import warnings
 
 import torch
 
 from . import coefficients as C
-from . import deferred, kernel
+from . import deferred
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
@@ -99,10 +102,17 @@ def _mode(dtype, backward):
 
 def _coefs(dtype, alpha, scale, input_scale):
     """(compute dtype, poscoef, negcoef, negiptcoef) as the kernel forms them (aten's opmath)."""
+    from .ops import _C  # where the launches take negcoef from too
     if dtype == torch.float64:
-        return torch.float64, scale, kernel.negcoef(alpha, scale, True), input_scale
-    f = kernel._float32
-    return torch.float32, f(scale), kernel.negcoef(alpha, scale, False), f(input_scale)
+        return torch.float64, scale, _C.negcoef(alpha, scale, True), input_scale
+    return torch.float32, _float32(scale), _C.negcoef(alpha, scale, False), _float32(input_scale)
+
+
+def _float32(v):
+    try:
+        return struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:  # finite doubles past float32's range round to inf
+        return math.copysign(math.inf, v)
 
 
 def _elu_fn(dtype, alpha, scale, input_scale):
@@ -170,10 +180,12 @@ def _aten_ops():
 
 
 def _cache_key():
-    """What compiled code depends on here: this code and the constants, and the aten switch."""
+    """What compiled code depends on here: this code, the constants and negcoef (in the C++), and
+    the aten switch."""
     from torch._inductor.custom_graph_pass import get_hash_for_files
     here = os.path.dirname(os.path.abspath(__file__))
-    files = tuple(os.path.join(here, name) for name in ("lowering.py", "coefficients.py", "kernel.py"))
+    files = tuple(os.path.join(here, name) for name in ("lowering.py", "coefficients.py", "kernel.py",
+                                                        "csrc/fastelu.cpp"))
     return f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'}"
 
 
@@ -267,6 +279,11 @@ def _route(on):
                 table.pop(op, None)
                 if entry is not None:
                     table[op] = entry
+
+
+def failed():
+    """True once install() has found this torch's Inductor lacking what the lowerings need."""
+    return _installed is False
 
 
 def hook():

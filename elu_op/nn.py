@@ -1,10 +1,7 @@
-"""Model integration: drop-in modules, patch/unpatch of a model, and the aten switch."""
-import contextlib
-import warnings
-
+"""Model integration: drop-in modules, and patch/unpatch of a model."""
 import torch
 
-from . import functional, lowering, ops
+from . import functional
 
 
 class FastELU(torch.nn.ELU):
@@ -67,54 +64,3 @@ def patch(model):
 def unpatch(model):
     """Undo patch: put the torch.nn classes back; return how many modules changed."""
     return _swap(model, _ORIGINAL)
-
-
-# ---- the aten switch -----------------------------------------------------------------------------
-
-_aten_lib = None
-
-
-def _aten_elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
-    ops._elu_inplace_triton(self, alpha, scale, input_scale)
-    return self  # aten::elu_ returns self
-
-
-def enable():
-    """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...),
-    and inside torch.compile lower them to fastelu's math."""
-    global _aten_lib
-    if _aten_lib is not None:
-        return
-    lowering.route_aten(True)
-    lib = torch.library.Library("aten", "IMPL")
-    with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
-        warnings.simplefilter("ignore", UserWarning)
-        lib.impl("elu", ops._elu_triton, "CUDA")
-        lib.impl("elu_", _aten_elu_, "CUDA")
-        lib.impl("elu_backward", ops._elu_backward_triton, "CUDA")
-    _aten_lib = lib
-
-
-def disable():
-    """Give aten's elu kernels back to PyTorch. Safe to call when not enabled."""
-    global _aten_lib
-    if _aten_lib is not None:
-        _aten_lib._destroy()
-        _aten_lib = None
-        lowering.route_aten(False)
-
-
-def is_enabled():
-    return _aten_lib is not None
-
-
-@contextlib.contextmanager
-def enabled():
-    """enable() inside the block, then back to whatever was in force before (so it nests)."""
-    was = is_enabled()
-    enable()
-    try:
-        yield
-    finally:
-        if not was:
-            disable()

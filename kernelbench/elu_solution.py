@@ -139,14 +139,17 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
         triton.Config({"BLOCK": 4096}, num_warps=8),
     ],
     key=["n"],
+    # the package's choice for this GPU and size (choose(), below): nothing left to time by chance
+    prune_configs_by={"early_config_prune": lambda configs, nargs, **kwargs: choose(configs, nargs)},
 )
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
-    forms it (see negcoef() below). Scalars come in as float64 so that float64 tensors lose nothing.
+    forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
+    that float64 tensors lose nothing.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -173,16 +176,86 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
 
 
+LATENCY_S = 6.5e-07
+BUCKETS = (65536, 1048576, 16777216)
+ITEMSIZES = (2, 4, 8)
+TUNED = {'NVIDIA H100 80GB HBM3': {4: ((512, 4), (2048, 8), (512, 2), (512, 4)), 8: ((512, 4), (2048, 8), (512, 2), (512, 4)), 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}, 'NVIDIA H200': {2: ((4096, 8), (1024, 8), (1024, 2), (1024, 2)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)), 8: ((512, 4), (512, 4), (512, 4), (1024, 4))}}
+
+
+def rule(sms, threads_per_sm, bandwidth):
+    """{itemsize: per-bucket (BLOCK, num_warps)} from the device's properties.
+
+    Little's law: to stream at full bandwidth the memory system needs bandwidth * latency bytes in
+    flight, bandwidth * latency / sms per SM. At full occupancy each thread must then have
+    in_flight_per_sm / threads_per_sm bytes of loads outstanding; the kernel issues 16-byte vector
+    loads, so a thread handles 16 / itemsize elements per load it needs, with 4 warps a block.
+    Small tensors get fewer warps and smaller blocks, down to one vector per thread, until every SM
+    has at least two blocks.
+
+    What it gives (one 16-byte load per thread covers Little's law on all three):
+    - H200: 4.9 TB/s, 132 SMs x 2048 threads: 24 KB per SM against 32 KB that one load per thread
+      keeps in flight: 1024/4 for 16-bit, 512/4 for float32, 256/4 for float64 above 2**20
+      (the H100's tuned large-tensor choice for 16-bit and float32 too).
+    - RTX 4090: 1.0 TB/s, 128 SMs x 1536 threads: 5 KB per SM against 24 KB: the same shapes.
+    - A100 80GB: 2.0 TB/s, 108 SMs x 2048 threads: 12 KB per SM against 32 KB: the same shapes.
+    """
+    per_sm = bandwidth * LATENCY_S / sms
+    loads = 1  # 16-byte loads in flight per thread: the least power of two that covers per_sm
+    while loads * threads_per_sm * 16 < per_sm:
+        loads *= 2
+    table = {}
+    for itemsize in ITEMSIZES:
+        per_thread = 16 // itemsize * loads
+        configs = []
+        for n in (*BUCKETS, float("inf")):
+            warps = 4
+            block = per_thread * 32 * warps
+            while block > per_thread * 64 and n / block < 2 * sms:
+                warps = max(2, warps // 2)
+                block //= 2
+            configs.append((block, warps))
+        table[itemsize] = tuple(configs)
+    return table
+
+
+def choose(configs, nargs):
+    """The (BLOCK, num_warps) fastelu's package launches with for this tensor: the table tuned for
+    this GPU by name, else the rule from its properties (a generic GPU's on the CPU interpreter)."""
+    x, n = nargs["x_ptr"], nargs["n"]
+    table = rule(100, 2048, 2e12)
+    if x.is_cuda:
+        p = torch.cuda.get_device_properties(x.device)
+        bandwidth = 2 * getattr(p, "memory_clock_rate", 0) * 1e3 * getattr(p, "memory_bus_width", 0) / 8
+        threads = getattr(p, "max_threads_per_multi_processor", 0)
+        table = TUNED.get(p.name) or (rule(p.multi_processor_count, threads, bandwidth) if bandwidth and threads
+                                      else table)
+    block, warps = table[x.element_size()][sum(n > b for b in BUCKETS)]
+    return [c for c in configs if (c.kwargs["BLOCK"], c.num_warps) == (block, warps)] or [
+        triton.Config({"BLOCK": block}, num_warps=warps)]
+
+
+_compiled = {}  # compiled kernel and BLOCK, by everything the launch specialises on
+
+
 def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     x = x.contiguous()
     out = torch.empty_like(x)
     n = x.numel()
     if n == 0:
         return out
+    int64 = n > 2**31 - 1 - 4096
+    key = (x.device, x.dtype, x.data_ptr() % 16, out.data_ptr() % 16, int64, n > 2**31 - 1,
+           sum(n > b for b in BUCKETS))
+    hit = _compiled.get(key)
+    if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
+        kernel, block = hit
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64)
+        return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU
-    elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0,
-                     BACKWARD=False, IS_RESULT=False, INT64=n > 2**31 - 1 - 4096)
+    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64)
+    if x.is_cuda:
+        _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out
 
 

@@ -4,7 +4,8 @@ import torch
 from conftest import needs_cuda
 
 import elu_op
-from elu_op import configs, kernel
+from elu_op import configs
+from elu_op.ops import _C
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_unusable_cache_warns_and_falls_back(cache_home, text):
 
 
 @needs_cuda
-def test_forget_makes_every_path_use_a_new_table(cache_home):
+def test_forget_makes_every_path_use_a_new_table(cache_home, monkeypatch):
     # After forget() the next call must run the new configuration, in the C++ fast path too:
     # a kernel compiled for BLOCK 4096 shows that the call went back through the lookup.
     index = torch.cuda.current_device()
@@ -66,11 +67,13 @@ def test_forget_makes_every_path_use_a_new_table(cache_home):
     path = configs.save_table(torch.cuda.get_device_name(index), _table((4096, 8)))
     try:
         configs.forget()
-        assert configs.lookup(index, 4, x.numel()) == (4096, 8)
-        kernel._compiled.pop((index, torch.float32, 4096, 8, False, False, 0), None)
+        assert _C.plan(index, 4, x.numel()) == (4096, 8, 0)
+        runs = []
+        run = elu_op.launch.run  # the first launch of a configuration goes through Triton's launcher
+        monkeypatch.setattr(elu_op.launch, "run", lambda *a: runs.append(a[-3:-1]) or run(*a))
         torch.testing.assert_close(elu_op.elu(x), torch.nn.functional.elu(x), rtol=4e-7, atol=0)
-        assert (index, torch.float32, 4096, 8, False, False, 0) in kernel._compiled
+        assert runs == [(4096, 8)]
     finally:
         path.unlink()
         configs.forget()
-    assert configs.lookup(index, 4, x.numel()) != (4096, 8)  # back to the rule or the tuned table
+    assert _C.plan(index, 4, x.numel())[:2] != (4096, 8)  # back to the rule or the tuned table

@@ -86,5 +86,6 @@ def test_dtensor_on_two_cpu_processes():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two GPUs")
-def test_dtensor_on_two_gpus():
+def test_dtensor_on_two_gpus(monkeypatch):
+    monkeypatch.setenv("NCCL_NVLS_ENABLE", "0")  # NVLink multicast stays off on shared machines
     run_two_processes("nccl")

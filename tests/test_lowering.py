@@ -197,6 +197,23 @@ def test_fallback_when_the_lowerings_cannot_register():
     assert run.stdout.split() == ["warned", "True", "aten", "True", "True", "opaque", "True", "True"], run.stdout
 
 
+_FIRST_COMPILE = """
+import sys, torch, elu_op
+assert "torch._inductor.lowering" not in sys.modules
+x = torch.randn(100)
+y = torch.compile(lambda t: elu_op.elu(t * 2), fullgraph=True)(x)
+print(torch.allclose(y, torch.nn.functional.elu(x * 2), rtol=1e-6, atol=1e-7))
+"""
+
+
+def test_first_compile_of_a_fresh_process():
+    # regression: tracing the first compile ran the lowerings' installation (Inductor is imported
+    # only after tracing), which broke the graph there
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", _FIRST_COMPILE], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip() == "True", run.stderr[-2000:]
+
+
 def test_importing_elu_op_does_not_import_inductor_or_dtensor():
     code = ("import sys, elu_op; print(*(m in sys.modules for m in "
             "('torch._inductor', 'torch._dynamo', 'torch.distributed.tensor')))")

@@ -1,18 +1,22 @@
-// The hot path of fastelu's ops, in C++: their CUDA kernels for dense tensors whose Triton kernel
-// is already compiled, and their autograd (Autograd and ADInplaceOrView kernels, and formulas).
+// fastelu's ops in C++: every decision of a launch and the launch itself, the checks, the
+// kernels for each dispatch key, and autograd (Autograd and ADInplaceOrView kernels, formulas).
 //
 // At 4096 elements a call is all overhead, and a dispatcher trip into a Python kernel costs more
-// than the whole of aten's elu (benchmarks/results/). So the common call stays in C++ from the
-// dispatcher to cuLaunchKernel. Everything else is Python's, in ops.py, which this file calls
-// back: compiling kernels (launcher.py registers each one here), unusual layouts and alignments,
-// checks and their errors, and launches that Triton's launcher must make.
+// than the whole of aten's elu (benchmarks/results/). So a call stays in C++ from the dispatcher
+// to cuLaunchKernel, and this file owns what a launch needs: the checks, layouts, the size
+// bucket, the offset width, the coefficients, and the compiled kernels. Python owns the rest, in
+// one direction: configs.py the launch table of a device (asked once per device), launch.py the
+// launches left to Triton's own launcher (the first of each kernel, which compiles it and hands it
+// back here; CPU tensors under TRITON_INTERPRET=1; unaligned tensors; profiler hooks).
 
 #include <dlfcn.h>
 
+#include <array>
+#include <memory>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 
+#include <ATen/MemoryOverlap.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/extension.h>
@@ -23,92 +27,159 @@ namespace {
 namespace py = pybind11;
 using at::Tensor;
 
-// ---- compiled kernels, registered from Python ------------------------------------------------
+// ---- checks, all made before anything is written ----------------------------------------------
 
-constexpr int kMaxExtra = 8;
+// Also raised for a negative input_scale, which PyTorch lets through: the result's sign then no
+// longer tells which branch the input took, and the gradient would be silently wrong.
+constexpr const char* kNegativeSlopeError =
+    "In-place elu backward calculation is triggered with a negative slope which is not supported. This is "
+    "caused by calling in-place forward function with a negative slope, please call out-of-place version "
+    "instead.";
 
+// The dtype's name in Python (torch.int64...), for the messages.
+std::string dtype_name(at::ScalarType d) {
+  switch (d) {
+    case at::kFloat: return "torch.float32";
+    case at::kHalf: return "torch.float16";
+    case at::kBFloat16: return "torch.bfloat16";
+    case at::kDouble: return "torch.float64";
+    case at::kBool: return "torch.bool";
+    case at::kByte: return "torch.uint8";
+    case at::kChar: return "torch.int8";
+    case at::kShort: return "torch.int16";
+    case at::kInt: return "torch.int32";
+    case at::kLong: return "torch.int64";
+    case at::kComplexFloat: return "torch.complex64";
+    case at::kComplexDouble: return "torch.complex128";
+    default: return c10::toString(d);
+  }
+}
+
+void check_dtype(const Tensor& t, const char* name) {
+  auto d = t.scalar_type();
+  TORCH_CHECK_TYPE(d == at::kFloat || d == at::kHalf || d == at::kBFloat16 || d == at::kDouble, "fastelu: ", name,
+                   " has dtype ", dtype_name(d), ", but only float32, float16, bfloat16 and float64 are supported");
+}
+
+void check_inplace(const Tensor& self) {
+  check_dtype(self, "input");
+  at::assert_no_internal_overlap(self);  // aten's own message
+}
+
+void check_backward(const Tensor& grad_output, double alpha, double input_scale, bool is_result, const Tensor& s) {
+  check_dtype(grad_output, "grad_output");
+  check_dtype(s, "self_or_result");
+  TORCH_CHECK_TYPE(grad_output.scalar_type() == s.scalar_type(), "fastelu: grad_output has dtype ",
+                   dtype_name(grad_output.scalar_type()), " but self_or_result has ", dtype_name(s.scalar_type()),
+                   "; they must match");
+  // sym_sizes: under torch.compile the fake kernels check symbolic shapes, which sizes() would
+  // pin to the traced values (a recompile for every new batch size).
+  TORCH_CHECK_VALUE(grad_output.sym_sizes() == s.sym_sizes(), "fastelu: grad_output has shape ",
+                    grad_output.sym_sizes(), " but self_or_result has ", s.sym_sizes(), "; they must match");
+  TORCH_CHECK_VALUE(grad_output.device() == s.device(), "fastelu: grad_output is on ", grad_output.device(),
+                    " but self_or_result is on ", s.device());
+  TORCH_CHECK(!(is_result && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
+}
+
+// ---- launch decisions -------------------------------------------------------------------------
+
+struct Coefs {
+  double alpha, scale, input_scale;
+};
+
+float to_float(double v) { return static_cast<float>(v); }  // IEEE: out of range rounds to inf
+
+// alpha * scale as aten forms it: in float64 for float64 tensors, else as a float32 product of the
+// float32-rounded coefficients. Formed here rather than in the kernel, where the compiler may fuse
+// the product into an FMA with the result + alpha*scale of the gradient from the result, skipping
+// the rounding that aten's value has; that sum cancels as x -> -inf, and the difference showed
+// there as ulps by the trillion.
+double negcoef(double alpha, double scale, bool float64) {
+  if (float64) return alpha * scale;
+  return to_float(static_cast<double>(to_float(alpha)) * static_cast<double>(to_float(scale)));
+}
+
+struct Config {
+  int64_t block = 0, warps = 0;
+};
+
+// Largest element count whose offsets (plus one block of slack) stay in int32.
+constexpr int64_t kInt32Safe = (int64_t(1) << 31) - 1;
+
+// How elu_kernel addresses n elements in blocks of `block`: 0 with int32 offsets, 1 with int64
+// offsets and a 32-bit n, 2 with a 64-bit n (Triton types an n past int32 as i64: another kernel).
+int width(int64_t n, int64_t block) { return n <= kInt32Safe - block ? 0 : n <= kInt32Safe ? 1 : 2; }
+
+// A compiled elu_kernel the C++ launches itself. function == nullptr: one that stays with Triton's
+// launcher (it needs scratch memory, clusters, or parameters other than the ones passed below).
 struct Kernel {
   void* function = nullptr;  // CUfunction
   unsigned threads = 0, shared = 0;
   int extra = 0;  // pointer parameters Triton appends (scratch buffers, unused: passed as null)
-  bool wide = false;  // n is a 64-bit parameter
+  bool n64 = false;  // n is a 64-bit parameter
+};
+constexpr int kMaxExtra = 8;
+
+enum Dtype { F32, F16, BF16, F64 };
+Dtype dtype_of(at::ScalarType t) {
+  return t == at::kFloat ? F32 : t == at::kHalf ? F16 : t == at::kBFloat16 ? BF16 : F64;  // after check_dtype
+}
+
+// Everything a launch specialises on.
+struct Key {
+  int64_t device;
+  Dtype dtype;
+  bool backward, is_result;
+  Config config;
+  int width;
+  bool operator==(const Key& o) const {
+    return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
+           config.block == o.config.block && config.warps == o.config.warps && width == o.width;
+  }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    return std::hash<int64_t>()(((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) << 40) ^
+                                (k.config.block << 8) ^ k.config.warps);
+  }
 };
 
-// One per (device, dtype, size bucket, mode). Kernels by offset width (kernel.width): 0 int32,
-// 1 int64 with a 32-bit n, 2 a 64-bit n, each registered when a size first needs it.
-struct Slot {
-  int64_t block = 0;
-  Kernel kernels[3];
-};
+// A device's launch table: a configuration per element size (2, 4, 8 bytes) and size bucket.
+using Table = std::array<std::array<Config, 4>, 3>;
 
 struct Python {
-  py::object elu, elu_, elu_backward;  // ops.py's complete CUDA kernels
-  py::object runtime;  // triton.knobs.runtime: its launch hooks
+  py::object launch;  // the module elu_op.launch (its run() is looked up at each call, so tests can wrap it)
+  py::object table;   // configs.table(device) -> {itemsize: ((block, warps),) * 4}
 };
 
-std::mutex mutex;  // guards everything below, written by Python, read by any thread
-std::unordered_map<int64_t, Slot> slots;
-std::vector<int64_t> buckets;  // configs.BUCKETS
-int64_t int32_safe = 0;  // kernel.INT32_SAFE
+std::mutex mutex;  // guards what follows: written on first use, read by every thread
+std::unordered_map<int64_t, Table> tables;  // by device (-1: the CPU, interpreted)
+std::unordered_map<Key, Kernel, KeyHash> kernels;
+std::array<int64_t, 3> buckets{};  // configs.BUCKETS: the size buckets' upper bounds
 Python* python = nullptr;  // never freed: destroying Python objects at exit would need the GIL
+// The `calls` lists of Triton's launch hooks (profilers such as Proton), read without the GIL.
+PyObject* hook_lists[2] = {nullptr, nullptr};
 
-enum Mode { FORWARD = 0, BACKWARD_FROM_INPUT = 1, BACKWARD_FROM_RESULT = 2 };
-
-int dtype_index(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return 0;
-    case at::kHalf: return 1;
-    case at::kBFloat16: return 2;
-    case at::kDouble: return 3;
-    default: return -1;
+Config config_for(int64_t device, int64_t itemsize, int64_t n) {
+  int size = itemsize == 2 ? 0 : itemsize == 4 ? 1 : 2;
+  int bucket = n <= buckets[0] ? 0 : n <= buckets[1] ? 1 : n <= buckets[2] ? 2 : 3;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = tables.find(device);
+    if (it != tables.end()) return it->second[size][bucket];
   }
-}
-
-int64_t slot_key(int64_t device, int dtype, int64_t bucket, int mode) {
-  return ((device * 4 + dtype) * 8 + bucket) * 3 + mode;
-}
-
-int64_t bucket_of(int64_t n) {
-  int64_t b = 0;
-  while (b < (int64_t)buckets.size() && n > buckets[b]) b++;
-  return b;
-}
-
-struct Plan {
-  int64_t block;
-  Kernel kernel;
-};
-
-// The compiled kernel for n elements of t's dtype on t's device, if Python registered one.
-std::optional<Plan> plan(const Tensor& t, int mode) {
-  int dtype = dtype_index(t.scalar_type());
-  int64_t n = t.numel();
-  if (dtype < 0 || n == 0 || !t.is_cuda()) return std::nullopt;
+  Table table;
+  {
+    py::gil_scoped_acquire gil;
+    py::dict d = python->table(device);
+    for (int s = 0; s < 3; s++) {
+      auto rows = d[py::int_(int64_t(2) << s)].cast<std::vector<std::pair<int64_t, int64_t>>>();
+      TORCH_CHECK(rows.size() == 4, "configs.table: four size buckets expected");
+      for (int b = 0; b < 4; b++) table[s][b] = Config{rows[b].first, rows[b].second};
+    }
+  }
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = slots.find(slot_key(t.get_device(), dtype, bucket_of(n), mode));
-  if (it == slots.end()) return std::nullopt;
-  const Slot& slot = it->second;
-  const Kernel& k = slot.kernels[n <= int32_safe - slot.block ? 0 : n <= int32_safe ? 1 : 2];
-  if (k.function == nullptr) return std::nullopt;
-  return Plan{slot.block, k};
-}
-
-// False where the kernel needs more than the C++ passes: it then stays with Triton's launcher.
-bool register_kernel(int64_t device, at::ScalarType dtype, int64_t n, int mode, int64_t block, int width,
-                     uintptr_t function, unsigned threads, unsigned shared, int extra, bool wide) {
-  int d = dtype_index(dtype);
-  TORCH_CHECK(d >= 0 && mode >= 0 && mode < 3 && width >= 0 && width < 3 && block > 0, "register_kernel: bad key");
-  if (extra < 0 || extra > kMaxExtra) return false;
-  std::lock_guard<std::mutex> lock(mutex);
-  Slot& slot = slots[slot_key(device, d, bucket_of(n), mode)];
-  if (slot.block != block) slot = Slot{block, {}};  // a new configuration (after tuning)
-  slot.kernels[width] = Kernel{reinterpret_cast<void*>(function), threads, shared, extra, wide};
-  return true;
-}
-
-void forget() {
-  std::lock_guard<std::mutex> lock(mutex);
-  slots.clear();
+  return tables.emplace(device, table).first->second[size][bucket];
 }
 
 // ---- launching ------------------------------------------------------------------------------
@@ -124,95 +195,171 @@ cu_launch_kernel_t cu_launch_kernel() {
   return fn;
 }
 
-// Profilers that hook Triton's launches (Proton) must see ours: with a hook set, Triton launches.
-bool launch_hooked() {
-  py::gil_scoped_acquire gil;
-  return py::len(python->runtime.attr("launch_enter_hook").attr("calls")) ||
-         py::len(python->runtime.attr("launch_exit_hook").attr("calls"));
+// True while a profiler hooks Triton's launches: they then go through Triton's launcher, which
+// reports them. A list's length is one aligned word, read atomically, so this takes no GIL.
+bool hooked() {
+  for (PyObject* list : hook_lists)
+    if (list && __atomic_load_n(&reinterpret_cast<PyVarObject*>(list)->ob_size, __ATOMIC_RELAXED)) return true;
+  return false;
 }
 
-bool aligned(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+bool aligned(const Tensor& t) { return !t.defined() || reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
-float to_float(double v) { return static_cast<float>(v); }  // IEEE: out of range rounds to inf
-
-// alpha * scale as aten forms it (kernel.negcoef says why it is formed here).
-double negcoef(double alpha, double scale, bool float64) {
-  if (float64) return alpha * scale;
-  return to_float(static_cast<double>(to_float(alpha)) * static_cast<double>(to_float(scale)));
-}
-
-// Runs the kernel over out, x and g (undefined for the forward): dense, one layout, aligned.
-// False where nothing was launched and Python's path must run instead (a hook is set, or the
-// launch failed, for example in a thread without a current CUDA context).
-bool launch(const Plan& p, const Tensor& out, const Tensor& x, const Tensor& g, double alpha, double scale,
-            double input_scale) {
+bool cu_launch(const Kernel& k, int64_t block, const Tensor& out, const Tensor& x, const Tensor& g, double coef,
+               const Coefs& c) {
   auto launch_kernel = cu_launch_kernel();
-  if (launch_kernel == nullptr || launch_hooked()) return false;
-  c10::DeviceGuard guard(out.device());
+  if (launch_kernel == nullptr) return false;
   void* stream = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(out.device()).native_handle();
-  int64_t n64 = out.numel();
-  int32_t n32 = static_cast<int32_t>(n64);
+  int64_t n = out.numel();
+  int32_t n_int32 = static_cast<int32_t>(n);
   uint64_t ptrs[3] = {reinterpret_cast<uintptr_t>(out.data_ptr()), reinterpret_cast<uintptr_t>(x.data_ptr()),
                       reinterpret_cast<uintptr_t>((g.defined() ? g : x).data_ptr())};
-  double coefs[3] = {negcoef(alpha, scale, out.scalar_type() == at::kDouble), scale, input_scale};
+  double coefs[3] = {coef, c.scale, c.input_scale};
   uint64_t null_pointer = 0;
-  void* params[7 + kMaxExtra] = {&ptrs[0], &ptrs[1], &ptrs[2], p.kernel.wide ? (void*)&n64 : (void*)&n32,
+  void* params[7 + kMaxExtra] = {&ptrs[0], &ptrs[1], &ptrs[2], k.n64 ? (void*)&n : (void*)&n_int32,
                                  &coefs[0], &coefs[1], &coefs[2]};
-  for (int i = 0; i < p.kernel.extra; i++) params[7 + i] = &null_pointer;
-  auto grid = static_cast<unsigned>((n64 + p.block - 1) / p.block);
-  return launch_kernel(p.kernel.function, grid, 1, 1, p.kernel.threads, 1, 1, p.kernel.shared, stream,
-                       params, nullptr) == 0;
+  for (int i = 0; i < k.extra; i++) params[7 + i] = &null_pointer;
+  auto grid = static_cast<unsigned>((n + block - 1) / block);
+  return launch_kernel(k.function, grid, 1, 1, k.threads, 1, 1, k.shared, stream, params, nullptr) == 0;
 }
 
-// For Python's path: launch on tensors it has prepared, if their kernel is registered.
-bool launch_prepared(const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, double alpha,
-                     double scale, double input_scale, bool is_result) {
-  const Tensor& grad = g ? *g : Tensor();
-  auto p = plan(out, grad.defined() ? (is_result ? BACKWARD_FROM_RESULT : BACKWARD_FROM_INPUT) : FORWARD);
-  if (!p || !aligned(out) || !aligned(x) || (grad.defined() && !aligned(grad))) return false;
-  return launch(*p, out, x, grad, alpha, scale, input_scale);
+// Runs elu_kernel over out, x and g (undefined for the forward): dense tensors with one layout,
+// so the kernel sees flat arrays. out may be x. config: the device's table's unless given.
+void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bool is_result, Config config = {}) {
+  int64_t n = out.numel();
+  if (n == 0) return;
+  bool backward = g.defined();
+  double coef = negcoef(c.alpha, c.scale, out.scalar_type() == at::kDouble);
+  int64_t device = out.is_cuda() ? out.get_device() : -1;
+  c10::OptionalDeviceGuard guard;
+  if (device >= 0) guard.reset_device(out.device());
+  if (config.block == 0) config = config_for(device, out.element_size(), n);
+  Key key{device, dtype_of(out.scalar_type()), backward, backward && is_result, config, width(n, config.block)};
+  bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
+  if (ours) {
+    std::optional<Kernel> k;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = kernels.find(key);
+      if (it != kernels.end()) k = it->second;
+    }
+    // The common call ends here. A failed launch (a thread with no CUDA context yet, say) goes on
+    // to Triton's launcher, which sets one up, or raises the driver's error.
+    if (k && k->function && cu_launch(*k, config.block, out, x, g, coef, c)) return;
+    if (k) ours = false;  // known, and not for the C++ to launch (or the launch failed)
+  }
+  py::gil_scoped_acquire gil;
+  py::object handed = python->launch.attr("run")(out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale,
+                                                 c.input_scale, backward, key.is_result, config.block, config.warps,
+                                                 key.width > 0);
+  if (!ours) return;
+  Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
+  if (!handed.is_none()) {
+    auto t = handed.cast<std::tuple<uintptr_t, unsigned, unsigned, int, bool>>();
+    k = Kernel{reinterpret_cast<void*>(std::get<0>(t)), std::get<1>(t), std::get<2>(t), std::get<3>(t),
+               std::get<4>(t)};
+    if (k.extra < 0 || k.extra > kMaxExtra) k = Kernel{};
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  kernels[key] = k;
 }
 
-// ---- the CUDA kernels of the ops ------------------------------------------------------------
+void forget() {
+  std::lock_guard<std::mutex> lock(mutex);
+  tables.clear();
+  kernels.clear();
+}
+
+// ---- the ops' kernels for CUDA tensors (and CPU tensors under TRITON_INTERPRET=1) ---------------
 
 bool dense(const Tensor& t) { return t.is_non_overlapping_and_dense(); }
 
-Tensor elu_cuda(const Tensor& self, double alpha, double scale, double input_scale) {
-  if (dense(self) && aligned(self)) {
-    if (auto p = plan(self, FORWARD)) {
-      Tensor out = at::empty_like(self);  // a dense input's layout (channels_last...) as it is
-      if (aligned(out) && launch(*p, out, self, Tensor(), alpha, scale, input_scale)) return out;
-    }
+Tensor elu_kernel(const Tensor& self, double alpha, double scale, double input_scale) {
+  check_dtype(self, "input");
+  Tensor out = at::empty_like(self);  // keeps a dense input's layout (channels_last...) as it is
+  if (dense(self)) {
+    run(out, self, Tensor(), {alpha, scale, input_scale}, false);
+  } else {  // slices, expands: gather once, then work in place on the dense copy
+    out.copy_(self);
+    run(out, out, Tensor(), {alpha, scale, input_scale}, false);
   }
-  py::gil_scoped_acquire gil;
-  return python->elu(self, alpha, scale, input_scale).cast<Tensor>();
+  return out;
 }
 
-void elu_inplace_cuda(Tensor& self, double alpha, double scale, double input_scale) {
-  // Dense means no two elements share memory, which is all that writing in place needs.
-  if (dense(self) && aligned(self)) {
-    auto p = plan(self, FORWARD);
-    if (p && launch(*p, self, self, Tensor(), alpha, scale, input_scale)) return;
+void elu_inplace_kernel(Tensor& self, double alpha, double scale, double input_scale) {
+  check_inplace(self);
+  if (dense(self)) {  // dense: no two elements share memory, which is all that writing in place needs
+    run(self, self, Tensor(), {alpha, scale, input_scale}, false);
+  } else {  // slices: work on a dense copy and write it back
+    Tensor copy = self.clone();
+    run(copy, copy, Tensor(), {alpha, scale, input_scale}, false);
+    self.copy_(copy);
   }
-  py::gil_scoped_acquire gil;
-  python->elu_(self, alpha, scale, input_scale);
 }
 
-Tensor elu_backward_cuda(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
-                         const Tensor& self_or_result) {
+Tensor elu_backward_kernel(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
+                           const Tensor& self_or_result) {
+  check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
   const Tensor& s = self_or_result;
-  bool simple = grad_output.scalar_type() == s.scalar_type() && grad_output.device() == s.device() &&
-                grad_output.sizes() == s.sizes() && grad_output.strides() == s.strides() && dense(s) &&
-                aligned(s) && aligned(grad_output) && !(is_result && (alpha < 0 || input_scale < 0));
-  if (simple) {
-    if (auto p = plan(s, is_result ? BACKWARD_FROM_RESULT : BACKWARD_FROM_INPUT)) {
-      Tensor out = at::empty_like(s);
-      if (aligned(out) && launch(*p, out, s, grad_output, alpha, scale, input_scale)) return out;
-    }
-  }
-  py::gil_scoped_acquire gil;
-  return python->elu_backward(grad_output, alpha, scale, input_scale, is_result, s).cast<Tensor>();
+  Tensor out = at::empty_like(s);
+  // Both inputs in out's layout where they differ from it (rare: mixed layouts, views).
+  Tensor x = dense(s) ? s : at::empty_like(out).copy_(s);
+  Tensor g = grad_output.strides() == out.strides() && dense(grad_output) ? grad_output
+                                                                          : at::empty_like(out).copy_(grad_output);
+  run(out, x, g, {alpha, scale, input_scale}, is_result);
+  return out;
 }
+
+// ---- any other device, and the CPU without the interpreter: aten's kernels, after our checks ----
+
+Tensor elu_aten(const Tensor& self, double alpha, double scale, double input_scale) {
+  check_dtype(self, "input");
+  return at::elu(self, alpha, scale, input_scale);
+}
+
+void elu_inplace_aten(Tensor& self, double alpha, double scale, double input_scale) {
+  check_inplace(self);
+  at::elu_(self, alpha, scale, input_scale);
+}
+
+Tensor elu_backward_aten(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
+                         const Tensor& self_or_result) {
+  check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
+  return at::elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result);
+}
+
+// ---- enable(): aten's own ops on CUDA tensors, served by the kernels above ----------------------
+
+Tensor aten_elu(const Tensor& self, const at::Scalar& alpha, const at::Scalar& scale, const at::Scalar& input_scale) {
+  return elu_kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
+}
+
+Tensor& aten_elu_(Tensor& self, const at::Scalar& alpha, const at::Scalar& scale, const at::Scalar& input_scale) {
+  elu_inplace_kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
+  return self;
+}
+
+Tensor aten_elu_backward(const Tensor& grad_output, const at::Scalar& alpha, const at::Scalar& scale,
+                         const at::Scalar& input_scale, bool is_result, const Tensor& self_or_result) {
+  return elu_backward_kernel(grad_output, alpha.toDouble(), scale.toDouble(), input_scale.toDouble(), is_result,
+                             self_or_result);
+}
+
+std::unique_ptr<torch::Library> aten_route;  // while enable() is on; destroying it gives aten its kernels back
+
+void route_aten(bool on) {
+  if (on && !aten_route) {
+    aten_route = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::CUDA, __FILE__,
+                                                  __LINE__);
+    aten_route->impl("elu", TORCH_FN(aten_elu));
+    aten_route->impl("elu_", TORCH_FN(aten_elu_));
+    aten_route->impl("elu_backward", TORCH_FN(aten_elu_backward));
+  } else if (!on) {
+    aten_route.reset();
+  }
+}
+
+std::unique_ptr<torch::Library> cpu_kernels;  // under TRITON_INTERPRET=1 only
 
 // ---- autograd ---------------------------------------------------------------------------------
 // The formulas are aten's (derivatives.yaml): elu saves its input, elu_ its result, and
@@ -235,12 +382,6 @@ const auto& elu_op() { return op<EluSignature>("fastelu::elu"); }
 const auto& elu_inplace_op() { return op<EluInplaceSignature>("fastelu::elu_"); }
 const auto& elu_backward_op() { return op<EluBackwardSignature>("fastelu::elu_backward"); }
 
-// Also raised for a negative input_scale, which PyTorch lets through: the result's sign then no
-// longer tells which branch the input took, and the gradient would be silently wrong.
-constexpr const char* kNegativeSlopeError =
-    "In-place elu backward calculation is triggered with a negative slope which is not supported. This is "
-    "caused by calling in-place forward function with a negative slope, please call out-of-place version "
-    "instead.";
 
 using torch::autograd::Node;
 using torch::autograd::SavedVariable;
@@ -257,9 +398,6 @@ NodePtr make_node() {
   }
 }
 
-struct Coefs {
-  double alpha, scale, input_scale;
-};
 
 Tensor elu_backward_call(const Tensor& grad, const Coefs& c, bool is_result, const Tensor& s) {
   return elu_backward_op().call(grad, c.alpha, c.scale, c.input_scale, is_result, s);
@@ -412,19 +550,37 @@ Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output
   return result;
 }
 
-void setup(std::vector<int64_t> bucket_bounds, int64_t int32_safe_n, py::dict callbacks, py::object runtime) {
+void setup(py::object launch_module, py::object table, py::object hooks, std::vector<int64_t> bucket_bounds,
+           bool interpret) {
+  TORCH_CHECK(bucket_bounds.size() == 3, "setup: three size bucket bounds expected");
   std::lock_guard<std::mutex> lock(mutex);
-  buckets = std::move(bucket_bounds);
-  int32_safe = int32_safe_n;
-  python = new Python{callbacks["elu"], callbacks["elu_"], callbacks["elu_backward"], runtime};
+  std::copy(bucket_bounds.begin(), bucket_bounds.end(), buckets.begin());
+  python = new Python{launch_module, table};
+  for (int i = 0; i < 2; i++) {
+    py::object list = hooks[py::int_(i)];
+    hook_lists[i] = list.is_none() ? nullptr : list.inc_ref().ptr();  // kept for good, as python
+  }
+  if (interpret && !cpu_kernels) {
+    cpu_kernels = std::make_unique<torch::Library>(torch::Library::IMPL, "fastelu", c10::DispatchKey::CPU, __FILE__,
+                                                   __LINE__);
+    cpu_kernels->impl("elu", TORCH_FN(elu_kernel));
+    cpu_kernels->impl("elu_", TORCH_FN(elu_inplace_kernel));
+    cpu_kernels->impl("elu_backward", TORCH_FN(elu_backward_kernel));
+  }
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastelu, CUDA, m) {
-  m.impl("elu", &elu_cuda);
-  m.impl("elu_", &elu_inplace_cuda);
-  m.impl("elu_backward", &elu_backward_cuda);
+  m.impl("elu", &elu_kernel);
+  m.impl("elu_", &elu_inplace_kernel);
+  m.impl("elu_backward", &elu_backward_kernel);
+}
+
+TORCH_LIBRARY_IMPL(fastelu, CompositeExplicitAutograd, m) {
+  m.impl("elu", &elu_aten);
+  m.impl("elu_", &elu_inplace_aten);
+  m.impl("elu_backward", &elu_backward_aten);
 }
 
 TORCH_LIBRARY_IMPL(fastelu, Autograd, m) {
@@ -436,16 +592,32 @@ TORCH_LIBRARY_IMPL(fastelu, Autograd, m) {
 TORCH_LIBRARY_IMPL(fastelu, ADInplaceOrView, m) { m.impl("elu_", &elu_inplace_ad_inplace_or_view); }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("setup", &setup, "Hand over the size buckets, the int32 limit and ops.py's kernels (once, at import).");
-  m.def("register_kernel", &register_kernel, "Make a compiled kernel launchable from C++.");
-  m.def("forget", &forget, "Drop the registered kernels (after tuning changed the configurations).");
-  m.attr("NEGATIVE_SLOPE_ERROR") = kNegativeSlopeError;
-  m.def("launch", &launch_prepared, "Launch on prepared tensors if their kernel is registered; False if not.");
-  // The dispatcher's full path (modes, tracing, functorch, autograd), minus Python's torch.ops wrapper.
+  m.def("setup", &setup,
+        "Once, at import: the module launch.py, configs.table, Triton's launch-hook lists, the size buckets, "
+        "and whether CPU tensors run the kernel under Triton's interpreter.");
+  m.def("forget", &forget, "Drop the launch tables and compiled kernels (after tuning changed the tables).");
+  m.def("route_aten", &route_aten, "enable(): serve aten's elu, elu_ and elu_backward on CUDA tensors (or stop).");
+  m.def("negcoef", &negcoef, "alpha * scale as aten forms it for a float64 tensor (True) or any other.");
+  m.def("plan", [](int64_t device, int64_t itemsize, int64_t n) {
+    Config c = config_for(device, itemsize, n);
+    return std::make_tuple(c.block, c.warps, width(n, c.block));
+  }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).");
+  // Checks for the fake kernels, which see the same errors as the real ones.
+  m.def("check", [](const Tensor& self, bool inplace) { inplace ? check_inplace(self) : check_dtype(self, "input"); });
+  m.def("check_backward", &check_backward);
+  // For tune and the benchmarks: a launch on dense, equally laid out tensors, in a given
+  // configuration (block 0: the table's), with no checks.
+  m.def("launch", [](const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, double alpha, double scale,
+                     double input_scale, bool is_result, int64_t block, int64_t warps) {
+    run(out, x, g ? *g : Tensor(), {alpha, scale, input_scale}, is_result, Config{block, warps});
+  }, py::arg("out"), py::arg("x"), py::arg("g"), py::arg("alpha"), py::arg("scale"), py::arg("input_scale"),
+        py::arg("is_result"), py::arg("block") = 0, py::arg("warps") = 0, py::call_guard<py::gil_scoped_release>());
+  // The dispatcher's full path (modes, tracing, functorch, autograd), minus Python's torch.ops
+  // wrapper. Without the GIL, as aten's own Python bindings call their ops.
   m.def("elu", [](const Tensor& self, double alpha, double scale, double input_scale) {
     return elu_op().call(self, alpha, scale, input_scale);
-  });
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("elu_", [](Tensor& self, double alpha, double scale, double input_scale) {
     elu_inplace_op().call(self, alpha, scale, input_scale);
-  });
+  }, py::call_guard<py::gil_scoped_release>());
 }

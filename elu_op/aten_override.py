@@ -1,0 +1,52 @@
+"""The aten switch: F.elu, F.selu and F.celu (aten's elu, elu_, elu_backward) on CUDA tensors,
+in code you do not own, computed by fastelu; inside torch.compile, lowered to fastelu's math."""
+import contextlib
+import warnings
+
+from . import lowering, ops
+
+
+_enabled = False
+
+
+def enable():
+    """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...),
+    and inside torch.compile lower them to fastelu's math. The kernels that take aten's place are
+    C++ (no Python runs per call); disable() gives aten its own back."""
+    global _enabled
+    if _enabled:
+        return
+    if ops._C is None:
+        warnings.warn("fastelu: enable() changes nothing, since fastelu's C++ part could not be built (see the "
+                      "warning at import); F.elu stays PyTorch's", RuntimeWarning, stacklevel=2)
+        return
+    lowering.route_aten(True)
+    with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        ops._C.route_aten(True)
+    _enabled = True
+
+
+def disable():
+    """Give aten's elu kernels back to PyTorch. Safe to call when not enabled."""
+    global _enabled
+    if _enabled:
+        ops._C.route_aten(False)
+        lowering.route_aten(False)
+        _enabled = False
+
+
+def is_enabled():
+    return _enabled
+
+
+@contextlib.contextmanager
+def enabled():
+    """enable() inside the block, then back to whatever was in force before (so it nests)."""
+    was = is_enabled()
+    enable()
+    try:
+        yield
+    finally:
+        if not was:
+            disable()

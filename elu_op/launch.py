@@ -1,0 +1,89 @@
+"""The launches of elu_kernel that the C++ (csrc/fastelu.cpp) leaves to Triton's own launcher.
+
+The C++ decides every launch (configuration, offset width, coefficients) and makes it itself with
+cuLaunchKernel. It calls run() here for the rest: the first launch of each compiled kernel (Triton
+compiles it, and run() hands it back for the C++ to launch from then on), CPU tensors under
+TRITON_INTERPRET=1, tensors that are not 16-byte aligned (Triton compiles another kernel for
+them), and every launch while a profiler hooks Triton's launches.
+
+Triton's launcher (CompiledKernel.run) is generic: a Python wrapper, then a C function that parses
+some twenty arguments, makes a CUDA context current and calls cuLaunchKernelEx; at 4096 elements it
+was most of a call (benchmarks/results/). elu_kernel has one fixed parameter list, so the C++
+passes exactly that list, once handed() has checked that the compiled kernel's is that list. Those
+checks rely on Triton internals (the PTX text, CompiledKernel's fields): where they do not hold,
+one warning, and Triton's launcher keeps every launch. tests/test_launch.py checks them on the
+installed triton.
+"""
+import re
+import warnings
+
+from .kernel import elu_kernel
+
+# One PTX kernel parameter: its type and whether it is a pointer.
+_PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
+# elu_kernel's parameters as Triton lowers them: out, x, g, n (32 or 64 bits), the three float64
+# scalars, then whatever pointers Triton appends.
+_EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64((?: ptr)*)")
+
+_warned = set()
+
+
+def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, block, warps, int64):
+    """Launch elu_kernel through Triton over the first n elements of the flat, equally laid out
+    out, x and g (None for the forward); return handed(the compiled kernel) for CUDA tensors."""
+    # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
+    # Triton 3.10 turns it off by default.
+    compiled = elu_kernel[((n + block - 1) // block,)](out, x, x if g is None else g, n, negcoef, scale, input_scale,
+                                                        block, backward, is_result, int64, num_warps=warps,
+                                                        enable_fp_fusion=True)
+    return handed(compiled) if out.is_cuda else None
+
+
+def parameter_plan(ptx):
+    """(n is 64-bit, number of appended pointers) for elu_kernel's PTX, or None if its parameters
+    are not the ones the C++ passes."""
+    start = ptx.index(".entry")
+    params = ptx[ptx.index("(", start):ptx.index(")", start)]
+    kinds = " ".join("ptr" if ptr else kind for kind, ptr in _PARAM.findall(params))
+    match = _EXPECTED.fullmatch(kinds)
+    if match is None:
+        return None
+    return match.group(1) == "64", match.group(2).count("ptr")
+
+
+def handed(compiled):
+    """(CUfunction, threads, shared memory, appended pointers, n is 64-bit) for the C++ to launch
+    this compiled elu_kernel with, or None where it must stay with Triton's launcher."""
+    try:
+        md = compiled.metadata
+        if (getattr(md, "global_scratch_size", 0) or getattr(md, "profile_scratch_size", 0) or md.num_ctas != 1
+                or getattr(md, "launch_cooperative_grid", False) or getattr(md, "launch_pdl", False)):
+            return None  # needs what the C++ does not pass: an ordinary case, no warning
+        plan = parameter_plan(compiled.asm["ptx"])
+        if plan is None:
+            raise ValueError("the PTX parameters are not out, x, g, n and three float64 scalars")
+        n64, extra = plan
+        return int(compiled.function), md.num_warps * 32, int(md.shared), extra, n64
+    except Exception as e:  # noqa: BLE001 - any mismatch with this triton's internals
+        _warn_once("kernels", f"its compiled kernels are not what fastelu's C++ launch expects ({e}), so Triton's own "
+                   f"launcher makes every launch (correct, but slower per call)")
+        return None
+
+
+def _warn_once(kind, what):
+    if kind not in _warned:
+        _warned.add(kind)
+        import triton
+        warnings.warn(f"fastelu, triton {triton.__version__}: {what}", RuntimeWarning, stacklevel=3)
+
+
+def hook_lists(runtime):
+    """The lists of Triton's launch-enter and launch-exit hooks, which the C++ watches: while a
+    profiler hooks launches, they go through Triton's launcher, which reports them."""
+    lists = tuple(getattr(getattr(runtime, name, None), "calls", None)
+                  for name in ("launch_enter_hook", "launch_exit_hook"))
+    if not all(isinstance(calls, list) for calls in lists):
+        _warn_once("hooks", "its launch hooks are not lists of calls, so the launches fastelu makes from C++ are not "
+                   "reported to profilers that hook Triton's launches")
+        return None, None
+    return lists

@@ -1,0 +1,160 @@
+"""The launch path: the Triton internals that the C++ launch relies on, checked on the installed
+triton (so that a new triton that changes them fails here, not on a user's GPU), what happens where
+they do not hold, and the C++ module's registrations and decisions (its launches on a GPU are
+tested in test_gpu.py)."""
+import os
+import pathlib
+import re
+import struct
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from elu_op import configs, launch
+from elu_op import coefficients as C
+from elu_op.ops import _C
+
+
+# Compiles elu_kernel for a GPU without one (PTX and ptxas come with Triton), in a process of its
+# own: under TRITON_INTERPRET=1 the kernel is not compilable.
+_COMPILE = """
+import sys, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from triton import knobs
+from elu_op import launch
+from elu_op.kernel import elu_kernel
+# what launch.hook_lists reads: the lists of Triton's launch hooks
+print(type(knobs.runtime.launch_enter_hook.calls).__name__, type(knobs.runtime.launch_exit_hook.calls).__name__)
+for arch, dtype, n_type in ((89, "*fp32", "i32"), (90, "*bf16", "i64")):
+    signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
+                     input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr",
+                     INT64="constexpr")
+    constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64")
+    compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
+                              target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
+    md = compiled.metadata
+    # what launch.handed reads (function is set when the kernel is loaded onto a GPU)
+    assert hasattr(compiled, "function") and md.num_ctas == 1 and md.num_warps == 4 and md.shared >= 0
+    print(launch.parameter_plan(compiled.asm["ptx"]), md.global_scratch_size, md.profile_scratch_size)
+"""
+
+
+def test_triton_internals_the_cpp_launch_relies_on():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    # n's width, then the two scratch pointers Triton appends, null here: no scratch needed
+    assert run.stdout.split("\n")[:3] == ["list list", "(False, 2) 0 0", "(True, 2) 0 0"]
+
+
+_FLOAT64_PTX = """
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from elu_op.kernel import elu_kernel
+signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
+                 input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr")
+for backward in (False, True):
+    compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=dict(BLOCK=256, BACKWARD=backward,
+                              IS_RESULT=False, INT64=False)), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    print(compiled.asm["ptx"])
+"""
+
+
+def test_float64_math_keeps_float64_constants():
+    # regression: with triton 3.6, tl.fma took Python-float constants as float32, so float64 results
+    # were off by 5e-9 on the GPU (the interpreter did not show it); checks the installed triton
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", _FLOAT64_PTX], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    constants = {c[2:] for c in re.findall(r"0d[0-9A-F]{16}", run.stdout)}
+    constants |= {f"{int(c, 16) ^ (1 << 63):016X}" for c in constants}  # negated ones too
+    wanted = [C.LOG2E, C.LN2_HI_F64, C.LN2_LO_F64, *C.INV_FACTORIAL[1:1 + C.TERMS_F64]]
+    missing = [v for v in wanted if struct.pack(">d", v).hex().upper() not in constants]
+    assert not missing, missing
+
+
+def _ptx(*params):
+    return ".visible .entry elu_kernel(\n" + ",\n".join(f"\t.param {p} elu_kernel_param_{i}"
+                                                      for i, p in enumerate(params)) + "\n)\n{\n}\n"
+
+
+PTR = ".u64 .ptr .global .align 1"
+
+
+def test_parameter_plan_refuses_other_parameter_lists():
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64")) == (False, 0)
+    # an appended integer (as a sanitizer adds), a float32 scalar, a missing pointer
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", PTR, ".u64")) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f32", ".f64", ".f64")) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64")) is None
+
+
+class _Compiled:  # what a compiled kernel looks like to launch.handed
+    def __init__(self, ptx, **metadata):
+        self.asm = {"ptx": ptx}
+        self.function = 1234
+        self.metadata = type("Metadata", (), {"num_ctas": 1, "num_warps": 4, "shared": 0, **metadata})()
+
+
+def test_handed_over_kernels_and_the_ones_kept_by_triton(recwarn):
+    params = (PTR, PTR, PTR, ".u64", ".f64", ".f64", ".f64", PTR, PTR)
+    assert launch.handed(_Compiled(_ptx(*params))) == (1234, 128, 0, 2, True)
+    # needs scratch memory or a cluster: Triton's launcher, as an ordinary case (no warning)
+    assert launch.handed(_Compiled(_ptx(*params), global_scratch_size=64)) is None
+    assert launch.handed(_Compiled(_ptx(*params), num_ctas=2)) is None
+    assert not recwarn.list
+
+
+def test_a_triton_whose_internals_differ_gets_one_warning(monkeypatch):
+    monkeypatch.setattr(launch, "_warned", set())
+    odd = _Compiled(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64"))
+    with pytest.warns(RuntimeWarning, match="Triton's own launcher makes every launch"):
+        assert launch.handed(odd) is None
+    broken = _Compiled(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64"))
+    del broken.asm
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert launch.handed(broken) is None  # warned once already
+        assert launch.handed(odd) is None
+    monkeypatch.setattr(launch, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="not reported to profilers"):
+        assert launch.hook_lists(object()) == (None, None)
+
+
+def test_cpp_kernels_are_the_ones_registered():
+    keys = {"elu": ("CUDA", "CompositeExplicitAutograd", "Autograd"),
+            "elu_": ("CUDA", "CompositeExplicitAutograd", "Autograd", "ADInplaceOrView"),
+            "elu_backward": ("CUDA", "CompositeExplicitAutograd", "Autograd")}
+    for name, wanted in keys.items():
+        if os.environ.get("TRITON_INTERPRET") == "1":
+            wanted += ("CPU",)
+        dump = torch._C._dispatch_dump(f"fastelu::{name}")
+        for key in wanted:
+            assert any(line.split(":")[0] in (key, key + "[alias]") and "fastelu.cpp" in line
+                       for line in dump.splitlines()), (name, key)
+
+
+def test_the_cpp_decides_sizes_from_the_device_table():
+    table = configs.table(-1)
+    for itemsize in (2, 4, 8):
+        for bucket, n in enumerate((1, 2**16, 2**16 + 1, 2**20 + 1, 2**24, 2**24 + 1, 2**30)):
+            block, warps, width = _C.plan(-1, itemsize, n)
+            expected = table[itemsize][sum(n > b for b in configs.BUCKETS)]
+            assert (block, warps, width) == (*expected, 0)
+    block = _C.plan(-1, 2, 2**31)[0]
+    # offsets: int32 while the last block stays below 2**31, then int64, then a 64-bit n as well
+    assert [_C.plan(-1, 2, n)[2] for n in (2**31 - 1 - block, 2**31 - block, 2**31 - 1, 2**31)] == [0, 1, 1, 2]
+
+
+def test_negcoef_is_formed_as_aten_does():
+    assert _C.negcoef(0.1, 3.0, True) == 0.1 * 3.0
+    f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]  # noqa: E731
+    assert _C.negcoef(0.1, 3.0, False) == f32(f32(0.1) * f32(3.0))
+    assert _C.negcoef(1e300, 1.0, False) == float("inf")
