@@ -1,15 +1,14 @@
-"""Where the microseconds of a small call go: each step of fastelu's hot path timed alone.
-
-Wall time per call of 3000 back-to-back calls (best of 3) on a 4096-element float32 CUDA tensor,
-the method of bench_elu.py's per-call table. A step that launches a kernel can be bound by the
-GPU's launch rate rather than the CPU; the 1-block launch shows that floor.
+"""Per-call cost at 4096 float32 elements: each entry point against PyTorch's (median of
+interleaved rounds), then where the microseconds go, each step of fastelu's hot path timed alone
+(wall time per call of 3000 back-to-back calls, best of 3). A step that launches a kernel can be
+bound by the GPU's launch rate rather than the CPU; the 1-block launch shows that floor.
 
     python benchmarks/call_costs.py [--out DIR]
 """
 import argparse
 import datetime
 import os
-import sys
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -46,15 +45,59 @@ def steps():
     }
 
 
+def entry_points():
+    """(PyTorch's call, fastelu's) for each way in: the per-call comparison."""
+    x = torch.randn(4096, device="cuda")
+    g = torch.randn_like(x)
+    scratch = x.clone()
+    xg = x.clone().requires_grad_()
+    module, torch_module = elu_op.FastELU(), torch.nn.ELU()
+
+    return {
+        "function": (lambda: F.elu(x), lambda: elu_op.elu(x)),
+        "torch.ops": (lambda: torch.ops.aten.elu(x), lambda: torch.ops.fastelu.elu(x)),
+        "module": (lambda: torch_module(x), lambda: module(x)),
+        "selu": (lambda: F.selu(x), lambda: elu_op.selu(x)),
+        "in place": (lambda: F.elu(scratch, inplace=True), lambda: elu_op.elu(scratch, inplace=True)),
+        "forward, input requires grad": (lambda: F.elu(xg), lambda: elu_op.elu(xg)),
+        "forward + backward": (lambda: F.elu(xg).backward(g), lambda: elu_op.elu(xg).backward(g)),
+        "F.elu under enable()": (lambda: F.elu(x), "enabled"),
+    }
+
+
+def compare(rounds=7, calls=2000):
+    """Median per-call us of PyTorch and fastelu for each entry point, in interleaved rounds."""
+    cases = entry_points()
+    times = {k: ([], []) for k in cases}
+    for _ in range(rounds):
+        for k, (theirs, ours) in cases.items():
+            times[k][0].append(per_call_us(theirs, calls=calls, rounds=1))
+            if ours == "enabled":  # the same F.elu call, with fastelu's kernels behind aten's
+                elu_op.enable()
+                times[k][1].append(per_call_us(theirs, calls=calls, rounds=1))
+                elu_op.disable()
+            else:
+                times[k][1].append(per_call_us(ours, calls=calls, rounds=1))
+    rows = []
+    for k, (theirs, ours) in times.items():
+        a, b = statistics.median(theirs), statistics.median(ours)
+        rows.append(f"| {k} | {a:.2f} | {b:.2f} | {b / a:.3f} |")
+    return "\n".join(rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
+    comparison = compare()
     rounds = [{k: per_call_us(f) for k, f in steps().items()} for _ in range(3)]
     lines = "\n".join(f"| {k} | " + " | ".join(f"{r[k]:.2f}" for r in rounds) + " |" for k in rounds[0])
     text = (f"# Per-call costs on {props.name}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "
             f"{triton.__version__}. us per call, 4096 float32 elements, three runs of the whole table.\n\n"
+            f"## Each entry point against PyTorch's\n\nMedian us per call over 7 interleaved rounds of 2000 "
+            f"calls each.\n\n| entry point | PyTorch | fastelu | ratio |\n|---|---|---|---|\n{comparison}\n\n"
+            f"## Each step of the hot path alone\n\n"
             f"| step | run 1 | run 2 | run 3 |\n|---|---|---|---|\n{lines}\n")
     save(args.out, props.name, "_calls.md", text)
 

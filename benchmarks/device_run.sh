@@ -8,7 +8,8 @@
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
 set -uo pipefail
-export PYTHONUNBUFFERED=1 FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300} FASTELU_CACHE=/tmp/fastelu-build
+# PIP_NO_INDEX: no network there (the test that builds a wheel under pip's isolation skips).
+export PYTHONUNBUFFERED=1 FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300} FASTELU_CACHE=/tmp/fastelu-build PIP_NO_INDEX=1
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 # No network there: what pip would install comes from the carried wheels (.whl/), behind the
@@ -17,7 +18,6 @@ pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl .whl/kb/*.whl 
 export PYTHONPATH=$PWD:/tmp/site
 # The C++ part, compiled as a first import would, but with its output kept.
 python3 -m elu_op build --verbose > "$OUT/build.txt" 2>&1 || { tail -30 "$OUT/build.txt"; exit 1; }
-# Few files: the device tool brings back at most eight.
 for part in "${@:-tests}"; do
   case $part in
     tests)
@@ -25,7 +25,7 @@ for part in "${@:-tests}"; do
         python3 -m elu_op info 2>&1
         python3 -m elu_op check 2>&1
         python3 benchmarks/gpu_soak.py "${SOAK_CALLS:-20000}" 2>&1; } | tee "$OUT/summary.txt" | tail -3
-      python3 -m pytest -q -rs tests -p no:cacheprovider -W ignore 2>&1 | tee "$OUT/tests.txt" | tail -15 ;;
+      python3 -m pytest -q -rs ${TESTS:-tests} -p no:cacheprovider -W ignore 2>&1 | tee "$OUT/tests.txt" | tail -15 ;;
     bench)
       python3 benchmarks/bench_elu.py --quick --out "$OUT" 2>&1 | grep -v "^W1" | tail -60
       { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \

@@ -1,7 +1,8 @@
 """KernelBench's own eval of level1/31_ELU (eval_kernel_against_ref, backend triton, 5 correctness
 and 20 timed trials, its reference timed in the same call): kernelbench/elu_solution.py, the seed,
-and the package (elu_op.elu inside a ModelNew), on the stock inputs (torch.rand) and on signed ones
-(torch.randn * 3), candidates interleaved round by round.
+the package (elu_op.elu inside a ModelNew) and, as a control, F.elu itself inside a ModelNew, on
+the stock inputs (torch.rand) and on signed ones (torch.randn * 3), candidates interleaved round by
+round.
 
     python benchmarks/kernelbench_eval.py KERNELBENCH_DIR [--rounds 2] [--out DIR]
 
@@ -23,8 +24,11 @@ from common import results_dir, save
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-PACKAGE = '''import torch
+# ModelNew around a call: the package's, and PyTorch's own as a control (the harness times the
+# candidate before its reference, so the control shows what the order alone does to the ratio).
+WRAPPED = '''import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import elu_op
 
 
@@ -34,7 +38,7 @@ class ModelNew(nn.Module):
         self.alpha = alpha
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return elu_op.elu(x, self.alpha)
+        return CALL(x, self.alpha)
 '''
 
 SEED_MODEL = '''
@@ -74,7 +78,8 @@ def main():
               "torch.randn * 3": reference.replace(stock, "torch.randn(batch_size, dim, device='cuda') * 3")}
     candidates = {"kernelbench/elu_solution.py": (HERE.parent / "kernelbench" / "elu_solution.py").read_text(),
                   "the seed": (HERE / "seed_kernel.py").read_text() + SEED_MODEL,
-                  "the package (elu_op.elu)": PACKAGE}
+                  "the package (elu_op.elu)": WRAPPED.replace("CALL", "elu_op.elu"),
+                  "control: PyTorch's F.elu itself": WRAPPED.replace("CALL", "F.elu")}
     rows = {(i, c): [] for i in inputs for c in candidates}
     for r in range(args.rounds):
         for i, ref in inputs.items():

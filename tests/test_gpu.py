@@ -187,6 +187,30 @@ def test_profiler_hooks_see_every_launch():
     assert len(seen) == 1
 
 
+def test_a_triton_whose_kernels_differ_keeps_triton_launching(monkeypatch):
+    # Simulated: compiled kernels whose parameters are not the ones the C++ passes. One warning,
+    # then every launch through Triton's launcher, all correct.
+    monkeypatch.setattr(elu_op.launch, "parameter_plan", lambda ptx: None)
+    monkeypatch.setattr(elu_op.launch, "_warned", set())
+    elu_op.configs.forget()
+    runs = []
+    run = elu_op.launch.run
+    monkeypatch.setattr(elu_op.launch, "run", lambda *a: runs.append(a) or run(*a))
+    x = torch.randn(3000, device="cuda")
+    g = torch.randn_like(x)
+    try:
+        with pytest.warns(RuntimeWarning, match="Triton's own launcher makes every launch"):
+            torch.testing.assert_close(elu_op.elu(x), F.elu(x), rtol=4e-7, atol=1e-7)
+        for _ in range(3):
+            torch.testing.assert_close(elu_op.selu(x), F.selu(x), rtol=4e-7, atol=1e-7)
+            torch.testing.assert_close(torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+                                       torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x), rtol=4e-7, atol=1e-7)
+        assert len(runs) == 7
+    finally:
+        monkeypatch.undo()
+        elu_op.configs.forget()  # the C++ launches again what it compiles next
+
+
 def test_captured_in_a_cuda_graph():
     # Eager code captured by hand, as inference servers do: the C++ launch is recorded like
     # any other. Kernels are compiled before capture (Triton cannot compile during it).

@@ -92,6 +92,10 @@ def test_bad_arguments(device):
     torch.testing.assert_close(elu_op.celu(x, True), F.celu(x, True))
     with pytest.raises(TypeError, match="Tensor"):
         elu_op.elu([1.0, 2.0])
+    # through torch.ops a string alpha meets the dispatcher's schema check, as aten's elu does there
+    for op in (torch.ops.aten.elu, OPS.elu):
+        with pytest.raises(RuntimeError, match="for argument 'alpha'"):
+            op(x, "1")
     with pytest.raises(TypeError, match="dtype"):
         OPS.elu_backward(x, 1.0, 1.0, 1.0, False, x.double())
     with pytest.raises(ValueError, match="shape"):

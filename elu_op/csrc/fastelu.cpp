@@ -55,6 +55,17 @@ std::string dtype_name(at::ScalarType d) {
   }
 }
 
+// A shape for the messages, as [2, 3] (a symbolic size, under torch.compile, as ?). Not by
+// streaming sym_sizes(), which crashed with torch 2.11.
+std::string shape_name(const Tensor& t) {
+  std::string out = "[";
+  for (const auto& size : t.sym_sizes()) {
+    auto v = size.maybe_as_int();
+    out += (out.size() > 1 ? ", " : "") + (v ? std::to_string(*v) : std::string("?"));
+  }
+  return out + "]";
+}
+
 void check_dtype(const Tensor& t, const char* name) {
   auto d = t.scalar_type();
   TORCH_CHECK_TYPE(d == at::kFloat || d == at::kHalf || d == at::kBFloat16 || d == at::kDouble, "fastelu: ", name,
@@ -75,7 +86,7 @@ void check_backward(const Tensor& grad_output, double alpha, double input_scale,
   // sym_sizes: under torch.compile the fake kernels check symbolic shapes, which sizes() would
   // pin to the traced values (a recompile for every new batch size).
   TORCH_CHECK_VALUE(grad_output.sym_sizes() == s.sym_sizes(), "fastelu: grad_output has shape ",
-                    grad_output.sym_sizes(), " but self_or_result has ", s.sym_sizes(), "; they must match");
+                    shape_name(grad_output), " but self_or_result has ", shape_name(s), "; they must match");
   TORCH_CHECK_VALUE(grad_output.device() == s.device(), "fastelu: grad_output is on ", grad_output.device(),
                     " but self_or_result is on ", s.device());
   TORCH_CHECK(!(is_result && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
