@@ -21,8 +21,10 @@ _EXPM1_LO_F32, _EXPM1_HI_F32 = tl.constexpr(C.EXPM1_LO_F32), tl.constexpr(C.EXPM
 _EXPM1_LO_F64, _EXPM1_HI_F64 = tl.constexpr(C.EXPM1_LO_F64), tl.constexpr(C.EXPM1_HI_F64)
 _EXP_LO_F32, _EXP_HI_F32 = tl.constexpr(C.EXP_LO_F32), tl.constexpr(C.EXP_HI_F32)
 _EXP_LO_F64, _EXP_HI_F64 = tl.constexpr(C.EXP_LO_F64), tl.constexpr(C.EXP_HI_F64)
+_EXP_NORMAL_LO, _EXP_NORMAL_HI = tl.constexpr(C.EXP_NORMAL_LO), tl.constexpr(C.EXP_NORMAL_HI)
+_MODERATE_LO, _MODERATE_HI = tl.constexpr(2.0**-C.MODERATE), tl.constexpr(2.0**C.MODERATE)
 _TINY = tl.constexpr(C.TINY)
-FULL, SHORT, EXP2 = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.constexpr(C.EXP2)
+FULL, SHORT, EXP2, NORMAL = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.constexpr(C.EXP2), tl.constexpr(C.NORMAL)
 
 
 @triton.jit
@@ -91,7 +93,12 @@ def expm1(t, MODE: tl.constexpr = FULL):
 @triton.jit
 def exp(t, MODE: tl.constexpr = FULL):
     """exp of a float32 or float64 tensor to about one ulp, down into the subnormals (MODE SHORT:
-    as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results)."""
+    as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results;
+    NORMAL: SHORT for float32 t in [EXP_NORMAL_LO, EXP_NORMAL_HI], clamped there)."""
+    if MODE == NORMAL:
+        k, p = _reduce(_clamp(t, _EXP_NORMAL_LO, _EXP_NORMAL_HI), SHORT)
+        e = _pow2(k)
+        return tl.fma(e, p, e)
     if t.dtype == tl.float64:
         t = _clamp(t, _EXP_LO_F64, _EXP_HI_F64)
     else:
@@ -105,12 +112,12 @@ def exp(t, MODE: tl.constexpr = FULL):
 
 @triton.jit
 def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
-               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr):
+               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
     # The math the result's dtype needs (coefficients.py).
     out_type: tl.constexpr = out_ptr.dtype.element_ty
     if BACKWARD:  # bfloat16 gradients keep the series: the hardware's exp2 flushes subnormal results
-        mode: tl.constexpr = SHORT if out_type.primitive_bitwidth == 16 else FULL
+        mode: tl.constexpr = NORMAL if NORMAL_EXP else SHORT if out_type.primitive_bitwidth == 16 else FULL
     else:
         mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
@@ -153,8 +160,27 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         pid = pid.to(tl.int64)
     start = pid * BLOCK
     offs = start + tl.arange(0, BLOCK)
+    # float16 gradients from the input with moderate coefficients take the cheaper exp
+    # (coefficients.NORMAL); the test is on scalars, one branch for the whole program.
+    if BACKWARD and not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
+        if ((tl.abs(negcoef) >= _MODERATE_LO) & (tl.abs(negcoef) <= _MODERATE_HI) &
+                (tl.abs(negiptcoef) >= _MODERATE_LO) & (tl.abs(negiptcoef) <= _MODERATE_HI)):
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, True)
+        else:
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, False)
+    else:
+        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                    IS_RESULT, False)
+
+
+@triton.jit
+def _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK: tl.constexpr,
+                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
     if start + BLOCK <= n:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP)
     else:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT,
+                   NORMAL_EXP)

@@ -84,6 +84,10 @@ def _math(ops, ct):
         return ops.where(ops.lt(ops.abs(t), c(C.TINY)), t, full)
 
     def exp(t, mode):
+        if mode == C.NORMAL:
+            k, p = reduce(clamp(t, C.EXP_NORMAL_LO, C.EXP_NORMAL_HI), C.SHORT)
+            e = pow2(k)
+            return ops.fma(e, p, e)
         t = clamp(t, *exp_range)
         k, p = reduce(t, C.SHORT if mode == C.EXP2 else mode)
         k1 = ops.floor(ops.mul(k, c(0.5)))
@@ -134,7 +138,7 @@ def _elu_fn(dtype, alpha, scale, input_scale):
 def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
     from torch._inductor.virtualized import ops
     ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
-    mode = _mode(dtype, backward=True)
+    mode = C.NORMAL if not is_result and C.normal_exp(dtype == torch.float16, neg, ipt) else _mode(dtype, True)
     exp = _math(ops, ct)[1]
 
     def fn(g, x):

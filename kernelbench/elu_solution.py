@@ -24,10 +24,15 @@ _EXP_LO_F32 = tl.constexpr(-104.0)
 _EXP_HI_F32 = tl.constexpr(89.0)
 _EXP_LO_F64 = tl.constexpr(-746.0)
 _EXP_HI_F64 = tl.constexpr(709.9)
+_EXP_NORMAL_LO = tl.constexpr(-87.0)
+_EXP_NORMAL_HI = tl.constexpr(88.0)
+_MODERATE_LO = tl.constexpr(9.094947017729282e-13)
+_MODERATE_HI = tl.constexpr(1099511627776.0)
 _TINY = tl.constexpr(7.888609052210118e-31)
 FULL = tl.constexpr(0)
 SHORT = tl.constexpr(1)
 EXP2 = tl.constexpr(2)
+NORMAL = tl.constexpr(3)
 
 
 @triton.jit
@@ -96,7 +101,12 @@ def expm1(t, MODE: tl.constexpr = FULL):
 @triton.jit
 def exp(t, MODE: tl.constexpr = FULL):
     """exp of a float32 or float64 tensor to about one ulp, down into the subnormals (MODE SHORT:
-    as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results)."""
+    as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results;
+    NORMAL: SHORT for float32 t in [EXP_NORMAL_LO, EXP_NORMAL_HI], clamped there)."""
+    if MODE == NORMAL:
+        k, p = _reduce(_clamp(t, _EXP_NORMAL_LO, _EXP_NORMAL_HI), SHORT)
+        e = _pow2(k)
+        return tl.fma(e, p, e)
     if t.dtype == tl.float64:
         t = _clamp(t, _EXP_LO_F64, _EXP_HI_F64)
     else:
@@ -110,12 +120,12 @@ def exp(t, MODE: tl.constexpr = FULL):
 
 @triton.jit
 def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
-               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr):
+               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
     # The math the result's dtype needs (coefficients.py).
     out_type: tl.constexpr = out_ptr.dtype.element_ty
     if BACKWARD:  # bfloat16 gradients keep the series: the hardware's exp2 flushes subnormal results
-        mode: tl.constexpr = SHORT if out_type.primitive_bitwidth == 16 else FULL
+        mode: tl.constexpr = NORMAL if NORMAL_EXP else SHORT if out_type.primitive_bitwidth == 16 else FULL
     else:
         mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
@@ -169,11 +179,30 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         pid = pid.to(tl.int64)
     start = pid * BLOCK
     offs = start + tl.arange(0, BLOCK)
+    # float16 gradients from the input with moderate coefficients take the cheaper exp
+    # (coefficients.NORMAL); the test is on scalars, one branch for the whole program.
+    if BACKWARD and not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
+        if ((tl.abs(negcoef) >= _MODERATE_LO) & (tl.abs(negcoef) <= _MODERATE_HI) &
+                (tl.abs(negiptcoef) >= _MODERATE_LO) & (tl.abs(negiptcoef) <= _MODERATE_HI)):
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, True)
+        else:
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, False)
+    else:
+        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                    IS_RESULT, False)
+
+
+@triton.jit
+def _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK: tl.constexpr,
+                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
     if start + BLOCK <= n:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP)
     else:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT)
+        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT,
+                   NORMAL_EXP)
 
 
 LATENCY_S = 6.5e-07
