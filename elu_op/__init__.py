@@ -1,6 +1,7 @@
 """fastelu: the ELU family (ELU, SELU, CELU) as Triton kernels behind torch.library.
 
-Importing registers torch.ops.fastelu.elu, elu_ and elu_backward.
+Importing registers torch.ops.fastelu.elu, elu_ and elu_backward, and the first import with a
+given torch compiles their C++ part (build.py).
 """
 from . import ops
 from .functional import celu, elu, selu
