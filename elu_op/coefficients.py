@@ -20,7 +20,7 @@ How much math a result needs depends on the dtype it is rounded to:
   than two), t clamped to [EXP_NORMAL_LO, EXP_NORMAL_HI]. Where the clamp acts, the exact gradient
   rounds to +-0 (below: |grad| <= 65504 times coefficients under 2**80 times exp(-87) is under
   2**-29) or overflows float16 (above: any nonzero gradient), as the clamped one does; elsewhere the
-  result is SHORT's, bit for bit. Six fewer instructions an element, on a kernel that is
+  result is SHORT's, bit for bit. Some eight fewer instructions an element, on a kernel that is
   compute-bound on the fastest memory (benchmarks/instruction_count.py).
 """
 import math
