@@ -41,13 +41,13 @@ for dtype, size in (("fp16", 2), ("bf16", 2), ("fp32", 4)):
             f.flush()
             sass = subprocess.run([cuobjdump, "-sass", f.name], capture_output=True, text=True, check=True).stdout
         ops = [op.split(".")[0] for op in re.findall(r"/\*[0-9a-f]{4}\*/\s+(?:@!?P\d\s+)?([A-Z0-9_.]+)", sass)]
-        # the kernel's copies of the block (unmasked, masked; float16 gradients: each with the NORMAL
-        # and the SHORT exp, coefficients.py), each over block / threads elements a thread
-        two_paths = backward and dtype == "fp16"
+        # the kernel's copies of the block (unmasked, masked; float16: each with the NORMAL
+        # and the SHORT math, coefficients.py), each over block / threads elements a thread
+        two_paths = dtype == "fp16"
         elements = (4 if two_paths else 2) * block // (32 * warps)
         per_element = len(ops) / elements
         streams = 3 if backward else 2
         top = ", ".join(f"{k} {v / elements:.1f}" for k, v in collections.Counter(ops).most_common(6))
-        print(f"| {dtype} {'backward' if backward else 'forward'}{' (mean of its two exp paths)' if two_paths else ''} | "
+        print(f"| {dtype} {'backward' if backward else 'forward'}{' (mean of its two paths)' if two_paths else ''} | "
               f"{per_element:.1f} | "
               f"{per_element / (streams * size):.1f} | {top} |")

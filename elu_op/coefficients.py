@@ -15,13 +15,20 @@ How much math a result needs depends on the dtype it is rounded to:
   bfloat16 input the exact result lies at least 1.1e-6 (relative) from a rounding midpoint
   (tests/test_exhaustive.py), so the rounded result is the correctly rounded one. float16's exact
   results come within 4e-8 of a midpoint, which this path's error would cross: float16 keeps SHORT.
-- float16 gradients from the input (NORMAL), where alpha*scale and input_scale lie within
-  2**+-MODERATE: SHORT's exp without its guard for subnormal results (2**k in one factor rather
-  than two), t clamped to [EXP_NORMAL_LO, EXP_NORMAL_HI]. Where the clamp acts, the exact gradient
-  rounds to +-0 (below: |grad| <= 65504 times coefficients under 2**80 times exp(-87) is under
-  2**-29) or overflows float16 (above: any nonzero gradient), as the clamped one does; elsewhere the
-  result is SHORT's, bit for bit. Some eight fewer instructions an element, on a kernel that is
-  compute-bound on the fastest memory (benchmarks/instruction_count.py).
+- NORMAL, float16 only, where alpha*scale and input_scale lie within 2**+-MODERATE (and for the
+  forward are positive, as is scale): SHORT with its guards for extreme values left out where they
+  cannot change a float16 result, which stays SHORT's bit for bit. Some eight fewer instructions an
+  element, on kernels that are compute-bound on the fastest memory (benchmarks/instruction_count.py).
+  - Gradients from the input: exp builds 2**k in one factor rather than two (the guard for
+    subnormal results), t clamped to [EXP_NORMAL_LO, EXP_NORMAL_HI]. Where the clamp acts, the
+    exact gradient rounds to +-0 (below: |grad| <= 65504 times coefficients under 2**80 times
+    exp(-87) is under 2**-29) or overflows float16 (above: any nonzero gradient), as the clamped
+    one does.
+  - Results: the x > 0 branch takes x = +-0 too (x * scale is then the same signed zero as
+    alpha*scale*expm1(+-0)), so every t that reaches expm1 is negative and, x being a float16 and
+    input_scale at least 2**-MODERATE, at least 2**-64 in size: expm1 needs neither the TINY
+    select nor the upper clamp, and with k <= 0 it forms 2**k - 1 directly instead of around
+    2**(k-1) (the same value: scaling by 2 is exact).
 """
 import math
 
@@ -47,6 +54,11 @@ TINY = 2.0**-100
 FULL, SHORT, EXP2, NORMAL = 0, 1, 2, 3
 
 
-def normal_exp(dtype_is_float16, negcoef, negiptcoef):
-    """Whether a float16 gradient from the input may take NORMAL's exp (see above)."""
-    return dtype_is_float16 and all(2.0**-MODERATE <= abs(c) <= 2.0**MODERATE for c in (negcoef, negiptcoef))
+def normal(dtype_is_float16, backward, poscoef, negcoef, negiptcoef):
+    """Whether a float16 result (backward: gradient from the input) may take NORMAL (see above),
+    the coefficients rounded to float32 as the kernel has them."""
+    if not dtype_is_float16:
+        return False
+    if backward:
+        return all(2.0**-MODERATE <= abs(c) <= 2.0**MODERATE for c in (negcoef, negiptcoef))
+    return poscoef > 0 and all(2.0**-MODERATE <= c <= 2.0**MODERATE for c in (negcoef, negiptcoef))

@@ -73,6 +73,10 @@ def _math(ops, ct):
         return ops.to_dtype_bitcast(bits, ct, it)
 
     def expm1(t, mode):
+        if mode == C.NORMAL:
+            k, p = reduce(ops.where(ops.lt(t, c(C.EXPM1_LO_F32)), c(C.EXPM1_LO_F32), t), C.SHORT)
+            e = pow2(k)
+            return ops.fma(e, p, ops.sub(e, c(1.0)))
         if mode == C.EXP2:
             small = ops.mul(t, horner(t, 0, C.TERMS_EXP2))
             big = ops.sub(ops.exp2(ops.mul(t, c(C.LOG2E))), c(1.0))
@@ -122,14 +126,15 @@ def _float32(v):
 def _elu_fn(dtype, alpha, scale, input_scale):
     from torch._inductor.virtualized import ops
     ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
-    mode = _mode(dtype, backward=False)
+    mode = C.NORMAL if C.normal(dtype == torch.float16, False, pos, neg, ipt) else _mode(dtype, backward=False)
     expm1 = _math(ops, ct)[0]
+    positive = ops.ge if mode == C.NORMAL else ops.gt  # NORMAL takes x = +-0 in the first branch
 
     def fn(x):
         x = ops.to_dtype(x, ct)
         t = ops.mul(x, ops.constant(ipt, ct))
         e = expm1(t, mode)
-        y = ops.where(ops.gt(x, ops.constant(0.0, ct)), ops.mul(x, ops.constant(pos, ct)),
+        y = ops.where(positive(x, ops.constant(0.0, ct)), ops.mul(x, ops.constant(pos, ct)),
                       ops.mul(e, ops.constant(neg, ct)))
         return ops.to_dtype(y, dtype)
     return fn
@@ -138,7 +143,7 @@ def _elu_fn(dtype, alpha, scale, input_scale):
 def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
     from torch._inductor.virtualized import ops
     ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
-    mode = C.NORMAL if not is_result and C.normal_exp(dtype == torch.float16, neg, ipt) else _mode(dtype, True)
+    mode = C.NORMAL if not is_result and C.normal(dtype == torch.float16, True, pos, neg, ipt) else _mode(dtype, True)
     exp = _math(ops, ct)[1]
 
     def fn(g, x):

@@ -83,7 +83,13 @@ def _clamp(t, lo, hi):
 @triton.jit
 def expm1(t, MODE: tl.constexpr = FULL):
     """expm1 of a float32 or float64 tensor, to about one ulp for every input (MODE SHORT or EXP2:
-    accurate enough for a float32 result that is rounded to float16 or bfloat16)."""
+    accurate enough for a float32 result that is rounded to float16 or bfloat16; NORMAL: SHORT
+    for float32 t <= 0 at least 2**-100 away from 0)."""
+    if MODE == NORMAL:
+        # k <= 0 here, so 2**k - 1 needs no halving, and t is never tiny (coefficients.NORMAL)
+        k, p = _reduce(tl.where(t < _EXPM1_LO_F32, _EXPM1_LO_F32, t), SHORT)
+        e = _pow2(k)
+        return tl.fma(e, p, e - 1.0)
     if MODE == EXP2:
         return tl.where(tl.abs(t) < _EXP2_FROM, t * _horner(t, 0, _TERMS_EXP2), tl.exp2(t * _LOG2E) - 1.0)
     if t.dtype == tl.float64:
@@ -136,6 +142,8 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
             y = tl.where(x <= 0, g * negiptcoef * (x + negcoef), g * poscoef)
         else:
             y = tl.where(x <= 0, g * negiptcoef * negcoef * exp(x * negiptcoef, mode), g * poscoef)
+    elif NORMAL_EXP:  # x = +-0 taken by the first branch: the same signed zero (coefficients.NORMAL)
+        y = tl.where(x >= 0, x * poscoef, expm1(x * negiptcoef, NORMAL) * negcoef)
     else:
         y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, mode) * negcoef)
     tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
@@ -179,11 +187,15 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         pid = pid.to(tl.int64)
     start = pid * BLOCK
     offs = start + tl.arange(0, BLOCK)
-    # float16 gradients from the input with moderate coefficients take the cheaper exp
-    # (coefficients.NORMAL); the test is on scalars, one branch for the whole program.
-    if BACKWARD and not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
-        if ((tl.abs(negcoef) >= _MODERATE_LO) & (tl.abs(negcoef) <= _MODERATE_HI) &
-                (tl.abs(negiptcoef) >= _MODERATE_LO) & (tl.abs(negiptcoef) <= _MODERATE_HI)):
+    # float16 results and gradients from the input, with moderate coefficients (positive ones for
+    # the forward), take the cheaper math (coefficients.NORMAL); the test is on scalars, one branch
+    # for the whole program.
+    if not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
+        if BACKWARD:
+            fast = _moderate(tl.abs(negcoef)) & _moderate(tl.abs(negiptcoef))
+        else:
+            fast = _moderate(negcoef) & _moderate(negiptcoef) & (poscoef > 0)
+        if fast:
             _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
                         IS_RESULT, True)
         else:
@@ -192,6 +204,11 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     else:
         _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
                     IS_RESULT, False)
+
+
+@triton.jit
+def _moderate(c):
+    return (c >= _MODERATE_LO) & (c <= _MODERATE_HI)
 
 
 @triton.jit

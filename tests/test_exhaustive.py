@@ -17,11 +17,13 @@ from conftest import DEVICES
 import elu_op
 
 SELU_ALPHA, SELU_SCALE = elu_op.functional.SELU_ALPHA, elu_op.functional.SELU_SCALE
-# The last two straddle the bounds of the cheaper exp of float16 gradients (coefficients.NORMAL):
-# its clamp, under a large input_scale, and past them, the guarded exp.
+# The last three straddle the bounds of float16's cheaper math (coefficients.NORMAL): its clamp,
+# under a large input_scale, and past them, the guarded math (a large alpha; for the forward, a
+# negative one).
 CASES = {"elu": (1.0, 1.0, 1.0), "elu alpha 0.3": (0.3, 1.0, 1.0), "selu": (SELU_ALPHA, SELU_SCALE, 1.0),
          "celu alpha 0.5": (0.5, 1.0, 2.0), "celu alpha 1.7": (1.7, 1.0, 1 / 1.7),
-         "celu alpha 2**-20": (2.0**-20, 1.0, 2.0**20), "elu alpha 2**41": (2.0**41, 1.0, 1.0)}
+         "celu alpha 2**-20": (2.0**-20, 1.0, 2.0**20), "elu alpha 2**41": (2.0**41, 1.0, 1.0),
+         "elu alpha -0.5": (-0.5, 1.0, 1.0)}
 GRADS = (1.0, -0.6875, 3.3)
 
 
