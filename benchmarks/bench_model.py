@@ -11,7 +11,6 @@ compile: fused) and torch.ops.fastelu.elu (the opaque Triton kernel). Medians of
 import argparse
 import datetime
 import os
-import sys
 
 import torch
 import torch.nn as nn

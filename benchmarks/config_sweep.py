@@ -9,7 +9,6 @@ this shows which is which. Writes benchmarks/results/<gpu>_configs.md and prints
 import argparse
 import datetime
 import os
-import sys
 
 import torch
 import torch.nn.functional as F

@@ -12,7 +12,6 @@ drawn on the GPU (the same distributions): drawing 1.6e9 numbers on the CPU take
 """
 import argparse
 import datetime
-import os
 import pathlib
 import sys
 import types

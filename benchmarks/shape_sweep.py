@@ -2,7 +2,6 @@
 
     python benchmarks/shape_sweep.py [log2 of elements, default 27]
 """
-import os
 import sys
 
 import torch
@@ -13,7 +12,7 @@ from elu_op import configs
 
 n = 2**int(sys.argv[1]) if len(sys.argv) > 1 else 2**27
 shapes = [(256, 2), (512, 1), (512, 2)] + configs.CANDIDATES
-print(f"| dtype | mode | copy GB/s | " + " | ".join(f"{b}/{w}" for b, w in shapes) + " |")
+print("| dtype | mode | copy GB/s | " + " | ".join(f"{b}/{w}" for b, w in shapes) + " |")
 for dtype in (torch.bfloat16, torch.float16):
     for backward in (False, True):
         x = torch.randn(n, device="cuda", dtype=dtype)

@@ -3,7 +3,7 @@ import numbers
 
 import torch
 
-from . import lowering, ops
+from . import lowering
 from .ops import _C
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
