@@ -11,12 +11,12 @@ import triton.language as tl
 from . import coefficients as C
 
 # The constants, as Triton reads globals (coefficients.py says what each is for).
-_LOG2E = tl.constexpr(C.LOG2E)
+_LOG2E, _LN2 = tl.constexpr(C.LOG2E), tl.constexpr(C.LN2)
+_MAGIC_F32, _MAGIC_F64 = tl.constexpr(C.MAGIC_F32), tl.constexpr(C.MAGIC_F64)
 _LN2_HI_F32, _LN2_LO_F32 = tl.constexpr(C.LN2_HI_F32), tl.constexpr(C.LN2_LO_F32)
 _LN2_HI_F64, _LN2_LO_F64 = tl.constexpr(C.LN2_HI_F64), tl.constexpr(C.LN2_LO_F64)
-_INV_FACTORIAL = tl.constexpr(C.INV_FACTORIAL)
-_TERMS_F64, _TERMS_F32, _TERMS_SHORT = tl.constexpr(C.TERMS_F64), tl.constexpr(C.TERMS_F32), tl.constexpr(C.TERMS_SHORT)
-_EXP2_FROM, _TERMS_EXP2 = tl.constexpr(C.EXP2_FROM), tl.constexpr(C.TERMS_EXP2)
+_Q_F64, _Q_F32, _Q_SHORT = tl.constexpr(C.Q_F64), tl.constexpr(C.Q_F32), tl.constexpr(C.Q_SHORT)
+_EXP2_FROM, _P_EXP2 = tl.constexpr(C.EXP2_FROM), tl.constexpr(C.P_EXP2)
 _EXPM1_LO_F32, _EXPM1_HI_F32 = tl.constexpr(C.EXPM1_LO_F32), tl.constexpr(C.EXPM1_HI_F32)
 _EXPM1_LO_F64, _EXPM1_HI_F64 = tl.constexpr(C.EXPM1_LO_F64), tl.constexpr(C.EXPM1_HI_F64)
 _EXP_LO_F32, _EXP_HI_F32 = tl.constexpr(C.EXP_LO_F32), tl.constexpr(C.EXP_HI_F32)
@@ -28,12 +28,21 @@ FULL, SHORT, EXP2, NORMAL = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.cons
 
 
 @triton.jit
-def _pow2(k):
-    # 2**k for an integral k whose result is a normal number, built from its bits.
-    if k.dtype == tl.float64:
-        return ((k.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
+def _bits(v):
+    if v.dtype == tl.float64:
+        return v.to(tl.int64, bitcast=True)
     else:
-        return ((k.to(tl.int32) + 127) << 23).to(tl.float32, bitcast=True)
+        return v.to(tl.int32, bitcast=True)
+
+
+@triton.jit
+def _pow2(n, like):
+    # 2**n in like's dtype, for an integer n whose result is a normal number. Only n's low bits
+    # count (the shift drops the rest), so n may carry MAGIC's bits.
+    if like.dtype == tl.float64:
+        return ((n + 1023) << 52).to(tl.float64, bitcast=True)
+    else:
+        return ((n + 127) << 23).to(tl.float32, bitcast=True)
 
 
 @triton.jit
@@ -43,26 +52,33 @@ def _c(v: tl.constexpr, like):
 
 
 @triton.jit
-def _horner(r, FIRST: tl.constexpr, TERMS: tl.constexpr):
-    # sum of INV_FACTORIAL[FIRST + j] * r**j over TERMS terms, one FMA a term.
-    q = tl.zeros_like(r) + _INV_FACTORIAL[FIRST + TERMS - 1]
-    for j in tl.static_range(TERMS - 2, -1, -1):
-        q = tl.fma(q, r, _c(_INV_FACTORIAL[FIRST + j], r))
+def _horner(r, COEFS: tl.constexpr):
+    # sum of COEFS[j] * r**j, one FMA a term.
+    q = tl.zeros_like(r) + COEFS[len(COEFS.value) - 1]
+    for j in tl.static_range(len(COEFS.value) - 2, -1, -1):
+        q = tl.fma(q, r, _c(COEFS[j], r))
     return q
 
 
 @triton.jit
-def _reduce(t, MODE: tl.constexpr):
-    # t = k*ln2 + r with |r| <= ln2/2; returns k and expm1(r) = r + r*r*Q(r), from which callers
-    # build exp or expm1.
-    k = tl.floor(tl.fma(t, _c(_LOG2E, t), _c(0.5, t)))
+def _reduce(t, MODE: tl.constexpr, ONE_LN2: tl.constexpr = False):
+    # t = k*ln2 + r with |r| <= ln2/2; returns the bits of MAGIC + k, whose low bits are k, and
+    # expm1(r) = r + r*r*Q(r), from which callers build exp or expm1. ONE_LN2: k*ln2 in one
+    # product (for k <= 0 and float16 results, coefficients.NORMAL).
     if t.dtype == tl.float64:
-        r = tl.fma(-k, _c(_LN2_LO_F64, t), tl.fma(-k, _c(_LN2_HI_F64, t), t))
-        q = _horner(r, 1, _TERMS_F64)
+        kf = tl.fma(t, _c(_LOG2E, t), _c(_MAGIC_F64, t))
+        k = kf - _c(_MAGIC_F64, t)
+        r = tl.fma(k, _c(-_LN2_LO_F64, t), tl.fma(k, _c(-_LN2_HI_F64, t), t))
+        q = _horner(r, _Q_F64)
     else:
-        r = tl.fma(-k, _c(_LN2_LO_F32, t), tl.fma(-k, _c(_LN2_HI_F32, t), t))
-        q = _horner(r, 1, _TERMS_SHORT if MODE == SHORT else _TERMS_F32)
-    return k, tl.fma(r * r, q, r)
+        kf = tl.fma(t, _c(_LOG2E, t), _c(_MAGIC_F32, t))
+        k = kf - _MAGIC_F32
+        if ONE_LN2:
+            r = tl.fma(k, _c(-_LN2, t), t)
+        else:
+            r = tl.fma(k, _c(-_LN2_LO_F32, t), tl.fma(k, _c(-_LN2_HI_F32, t), t))
+        q = _horner(r, _Q_F32 if MODE == FULL else _Q_SHORT)
+    return _bits(kf), tl.fma(r * r, q, r)
 
 
 @triton.jit
@@ -75,25 +91,28 @@ def _clamp(t, lo, hi):
 @triton.jit
 def expm1(t, MODE: tl.constexpr = FULL):
     """expm1 of a float32 or float64 tensor, to about one ulp for every input (MODE SHORT or EXP2:
-    accurate enough for a float32 result that is rounded to float16 or bfloat16; NORMAL: SHORT
-    for float32 t <= 0 at least 2**-100 away from 0)."""
-    if MODE == NORMAL:
-        # k <= 0 here, so 2**k - 1 needs no halving, and t is never tiny (coefficients.NORMAL)
-        k, p = _reduce(tl.where(t < _EXPM1_LO_F32, _EXPM1_LO_F32, t), SHORT)
-        e = _pow2(k)
-        return tl.fma(e, p, e - 1.0)
+    accurate enough for a float32 result that is rounded to float16 or bfloat16)."""
     if MODE == EXP2:
-        return tl.where(tl.abs(t) < _EXP2_FROM, t * _horner(t, 0, _TERMS_EXP2), tl.exp2(t * _LOG2E) - 1.0)
+        return tl.where(tl.abs(t) < _EXP2_FROM, t * _horner(t, _P_EXP2), tl.exp2(t * _LOG2E) - 1.0)
     if t.dtype == tl.float64:
         t = _clamp(t, _EXPM1_LO_F64, _EXPM1_HI_F64)
     else:
         t = _clamp(t, _EXPM1_LO_F32, _EXPM1_HI_F32)
     k, p = _reduce(t, MODE)
-    h = _pow2(k - 1.0)
+    h = _pow2(k - 1, t)
     # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
     # float64) still fits and the final doubling overflows to inf exactly when it should.
     # Tiny t is returned as it is: halving p (h = 1/2 at k = 0) would round a subnormal t.
     return tl.where(tl.abs(t) < _TINY, t, 2.0 * tl.fma(h, p, h - 0.5))
+
+
+@triton.jit
+def scaled_expm1(t, c):
+    """c * expm1(t) for float32 t <= 0 and c within 2**+-MODERATE, accurate enough for a float16
+    result (coefficients.NORMAL)."""
+    k, p = _reduce(tl.where(t < _EXPM1_LO_F32, _EXPM1_LO_F32, t), SHORT, ONE_LN2=True)
+    e = ((k << 23) + _bits(c)).to(tl.float32, bitcast=True)  # c * 2**k: k added to c's exponent
+    return tl.fma(e, p, e - c)
 
 
 @triton.jit
@@ -103,17 +122,18 @@ def exp(t, MODE: tl.constexpr = FULL):
     NORMAL: SHORT for float32 t in [EXP_NORMAL_LO, EXP_NORMAL_HI], clamped there)."""
     if MODE == NORMAL:
         k, p = _reduce(_clamp(t, _EXP_NORMAL_LO, _EXP_NORMAL_HI), SHORT)
-        e = _pow2(k)
+        e = _pow2(k, t)
         return tl.fma(e, p, e)
     if t.dtype == tl.float64:
         t = _clamp(t, _EXP_LO_F64, _EXP_HI_F64)
     else:
         t = _clamp(t, _EXP_LO_F32, _EXP_HI_F32)
     k, p = _reduce(t, SHORT if MODE == EXP2 else MODE)
-    # 2**k split in two normal factors so that subnormal results are rounded only once.
-    k1 = tl.floor(k * 0.5)
-    e = _pow2(k - k1)
-    return tl.fma(e, p, e) * _pow2(k1)
+    # 2**k split in two normal factors, 2**(k - k//2) and 2**(k//2), so that subnormal results are
+    # rounded only once (MAGIC's bits are even: halving them halves k, rounding down).
+    h = k >> 1
+    e = _pow2(k - h, t)
+    return tl.fma(e, p, e) * _pow2(h, t)
 
 
 @triton.jit
@@ -135,7 +155,7 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
         else:
             y = tl.where(x <= 0, g * negiptcoef * negcoef * exp(x * negiptcoef, mode), g * poscoef)
     elif NORMAL_EXP:  # x = +-0 taken by the first branch: the same signed zero (coefficients.NORMAL)
-        y = tl.where(x >= 0, x * poscoef, expm1(x * negiptcoef, NORMAL) * negcoef)
+        y = tl.where(x >= 0, x * poscoef, scaled_expm1(x * negiptcoef, negcoef))
     else:
         y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, mode) * negcoef)
     tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
@@ -170,16 +190,18 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     offs = start + tl.arange(0, BLOCK)
     # float16 results and gradients from the input, with moderate coefficients (positive ones for
     # the forward), take the cheaper math (coefficients.NORMAL); the test is on scalars, one branch
-    # for the whole program.
-    fast = False
+    # for the whole program, and other dtypes do not compile that math at all.
     if not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
         if BACKWARD:
             fast = _moderate(tl.abs(negcoef)) & _moderate(tl.abs(negiptcoef))
         else:
             fast = _moderate(negcoef) & _moderate(negiptcoef) & (poscoef > 0)
-    if fast:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
-                    IS_RESULT, True)
+        if fast:
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, True)
+        else:
+            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
+                        IS_RESULT, False)
     else:
         _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
                     IS_RESULT, False)

@@ -41,10 +41,11 @@ _saved = {}  # what routing aten's ops replaced: (id(table), op) -> entry, or No
 # ---- the math, in Inductor's ops (kernel.py's, operation for operation) ---------------------
 
 def _math(ops, ct):
-    """expm1 and exp for values of the compute type ct (float32 or float64), as kernel.expm1 and
-    kernel.exp compute them."""
+    """expm1, scaled_expm1 and exp for values of the compute type ct (float32 or float64), as
+    kernel.expm1, kernel.scaled_expm1 and kernel.exp compute them."""
     f64 = ct == torch.float64
     it, bias, shift = (torch.int64, 1023, 52) if f64 else (torch.int32, 127, 23)
+    magic = C.MAGIC_F64 if f64 else C.MAGIC_F32
     ln2_hi, ln2_lo = (C.LN2_HI_F64, C.LN2_LO_F64) if f64 else (C.LN2_HI_F32, C.LN2_LO_F32)
     expm1_range = (C.EXPM1_LO_F64, C.EXPM1_HI_F64) if f64 else (C.EXPM1_LO_F32, C.EXPM1_HI_F32)
     exp_range = (C.EXP_LO_F64, C.EXP_HI_F64) if f64 else (C.EXP_LO_F32, C.EXP_HI_F32)
@@ -52,40 +53,45 @@ def _math(ops, ct):
     def c(v, dtype=ct):
         return ops.constant(v, dtype)
 
-    def horner(r, first, terms):
-        q = c(C.INV_FACTORIAL[first + terms - 1])
-        for j in range(terms - 2, -1, -1):
-            q = ops.fma(q, r, c(C.INV_FACTORIAL[first + j]))
+    def horner(r, coefs):
+        q = c(coefs[-1])
+        for v in reversed(coefs[:-1]):
+            q = ops.fma(q, r, c(v))
         return q
 
-    def reduce(t, mode):
-        k = ops.floor(ops.fma(t, c(C.LOG2E), c(0.5)))
-        r = ops.fma(ops.neg(k), c(ln2_lo), ops.fma(ops.neg(k), c(ln2_hi), t))
-        terms = C.TERMS_F64 if f64 else C.TERMS_SHORT if mode == C.SHORT else C.TERMS_F32
-        return k, ops.fma(ops.mul(r, r), horner(r, 1, terms), r)
+    def reduce(t, mode, one_ln2=False):
+        kf = ops.fma(t, c(C.LOG2E), c(magic))
+        k = ops.sub(kf, c(magic))
+        if one_ln2:
+            r = ops.fma(k, c(-C.LN2), t)
+        else:
+            r = ops.fma(k, c(-ln2_lo), ops.fma(k, c(-ln2_hi), t))
+        q = horner(r, C.Q_F64 if f64 else C.Q_F32 if mode == C.FULL else C.Q_SHORT)
+        return ops.to_dtype_bitcast(kf, it, ct), ops.fma(ops.mul(r, r), q, r)
 
     def clamp(t, lo, hi):
         t = ops.where(ops.lt(t, c(lo)), c(lo), t)
         return ops.where(ops.gt(t, c(hi)), c(hi), t)
 
-    def pow2(k):
-        bits = ops.bitwise_left_shift(ops.add(ops.to_dtype(k, it), c(bias, it)), c(shift, it))
-        return ops.to_dtype_bitcast(bits, ct, it)
+    def pow2(n):
+        return ops.to_dtype_bitcast(ops.bitwise_left_shift(ops.add(n, c(bias, it)), c(shift, it)), ct, it)
 
     def expm1(t, mode):
-        if mode == C.NORMAL:
-            k, p = reduce(ops.where(ops.lt(t, c(C.EXPM1_LO_F32)), c(C.EXPM1_LO_F32), t), C.SHORT)
-            e = pow2(k)
-            return ops.fma(e, p, ops.sub(e, c(1.0)))
         if mode == C.EXP2:
-            small = ops.mul(t, horner(t, 0, C.TERMS_EXP2))
+            small = ops.mul(t, horner(t, C.P_EXP2))
             big = ops.sub(ops.exp2(ops.mul(t, c(C.LOG2E))), c(1.0))
             return ops.where(ops.lt(ops.abs(t), c(C.EXP2_FROM)), small, big)
         t = clamp(t, *expm1_range)
         k, p = reduce(t, mode)
-        h = pow2(ops.sub(k, c(1.0)))
+        h = pow2(ops.sub(k, c(1, it)))
         full = ops.mul(c(2.0), ops.fma(h, p, ops.sub(h, c(0.5))))
         return ops.where(ops.lt(ops.abs(t), c(C.TINY)), t, full)
+
+    def scaled_expm1(t, coef):
+        k, p = reduce(ops.where(ops.lt(t, c(C.EXPM1_LO_F32)), c(C.EXPM1_LO_F32), t), C.SHORT, one_ln2=True)
+        coef_bits = struct.unpack("<i", struct.pack("<f", coef))[0]
+        e = ops.to_dtype_bitcast(ops.add(ops.bitwise_left_shift(k, c(23, it)), c(coef_bits, it)), ct, it)
+        return ops.fma(e, p, ops.sub(e, c(coef)))
 
     def exp(t, mode):
         if mode == C.NORMAL:
@@ -94,11 +100,11 @@ def _math(ops, ct):
             return ops.fma(e, p, e)
         t = clamp(t, *exp_range)
         k, p = reduce(t, C.SHORT if mode == C.EXP2 else mode)
-        k1 = ops.floor(ops.mul(k, c(0.5)))
-        e = pow2(ops.sub(k, k1))
-        return ops.mul(ops.fma(e, p, e), pow2(k1))
+        h = ops.bitwise_right_shift(k, c(1, it))
+        e = pow2(ops.sub(k, h))
+        return ops.mul(ops.fma(e, p, e), pow2(h))
 
-    return expm1, exp
+    return expm1, scaled_expm1, exp
 
 
 def _mode(dtype, backward):
@@ -127,15 +133,16 @@ def _elu_fn(dtype, alpha, scale, input_scale):
     from torch._inductor.virtualized import ops
     ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
     mode = C.NORMAL if C.normal(dtype == torch.float16, False, pos, neg, ipt) else _mode(dtype, backward=False)
-    expm1 = _math(ops, ct)[0]
-    positive = ops.ge if mode == C.NORMAL else ops.gt  # NORMAL takes x = +-0 in the first branch
+    expm1, scaled_expm1, _ = _math(ops, ct)
 
     def fn(x):
         x = ops.to_dtype(x, ct)
         t = ops.mul(x, ops.constant(ipt, ct))
-        e = expm1(t, mode)
-        y = ops.where(positive(x, ops.constant(0.0, ct)), ops.mul(x, ops.constant(pos, ct)),
-                      ops.mul(e, ops.constant(neg, ct)))
+        if mode == C.NORMAL:  # which takes x = +-0 in the first branch
+            positive, negative = ops.ge(x, ops.constant(0.0, ct)), scaled_expm1(t, neg)
+        else:
+            positive, negative = ops.gt(x, ops.constant(0.0, ct)), ops.mul(expm1(t, mode), ops.constant(neg, ct))
+        y = ops.where(positive, ops.mul(x, ops.constant(pos, ct)), negative)
         return ops.to_dtype(y, dtype)
     return fn
 
@@ -144,7 +151,7 @@ def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
     from torch._inductor.virtualized import ops
     ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
     mode = C.NORMAL if not is_result and C.normal(dtype == torch.float16, True, pos, neg, ipt) else _mode(dtype, True)
-    exp = _math(ops, ct)[1]
+    exp = _math(ops, ct)[2]
 
     def fn(g, x):
         g, x = ops.to_dtype(g, ct), ops.to_dtype(x, ct)
@@ -206,7 +213,8 @@ def _register():
     from torch._inductor.lowering import make_pointwise, mutate_to, register_lowering  # noqa: F401
     from torch._inductor.ops_handler import OpsHandler
     default_op_list = partitioners.get_default_op_list
-    needed = ("fma", "exp2", "floor", "abs", "where", "to_dtype", "to_dtype_bitcast", "bitwise_left_shift")
+    needed = ("fma", "exp2", "abs", "where", "to_dtype", "to_dtype_bitcast", "bitwise_left_shift",
+              "bitwise_right_shift")
     missing = [name for name in needed if not hasattr(OpsHandler, name)]
     if missing:
         raise AttributeError(f"Inductor's ops lack {missing}")
