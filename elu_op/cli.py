@@ -42,6 +42,8 @@ def info(args):
     for itemsize, name in ((4, "float32"), (2, "16-bit"), (8, "float64")):
         cells = "  ".join(f"{b}: {blk}/{w}w" for b, (blk, w) in zip(bounds, table[itemsize]))
         print(f"  {name:8s} {cells}")
+    for (dtype, direction), cap in configs.MAX_REGISTERS.items():
+        print(f"  {dtype} {direction}: at most {cap} registers a thread (configs.MAX_REGISTERS)")
 
 
 def check(args):

@@ -22,11 +22,18 @@ _H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
 TUNED = {
     "NVIDIA H100 80GB HBM3": {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))},  # 2026-11-24
     # 2026-11-30 (benchmarks/results/NVIDIA_H200_configs.md): the 16-bit kernels want two 16-byte
-    # loads a thread (1024/2w), where the rule gives one (1024/4w): 100.3% of copy_ forward against
-    # 98.8%, 94.6% backward against 84%.
-    "NVIDIA H200": {2: ((4096, 8), (1024, 8), (1024, 2), (1024, 2)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
+    # loads a thread (2048/4w), where the rule gives one (1024/4w).
+    "NVIDIA H200": {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
                     8: ((512, 4), (512, 4), (512, 4), (1024, 4))},
 }
+
+# Registers a thread may use, by (dtype, direction) (absent: as many as ptxas likes). Left alone,
+# ptxas gives the 16-bit kernels 44-48 (for the kernel's copies of the block: masked or not, and
+# float16's two maths), which holds an H200 SM to 40 of its 64 warps; capped at 32 (a few values
+# spill to L1), all 64 run. At 2**27 (benchmarks/results/NVIDIA_H200_registers.md) that took the
+# float16 forward from 97.9% to 100.1% of copy_ and the bfloat16 backward from 98.9% to 99.8%;
+# the bfloat16 forward (the hardware's exp2, lighter) and the float16 backward lost 0.3-1% to it.
+MAX_REGISTERS = {("float16", "forward"): 32, ("bfloat16", "backward"): 32}
 
 # DRAM latency under load, the L in Little's law. 650 ns is about what HBM2e/HBM3 and GDDR6X
 # parts show under streaming load; the rule is not sensitive to it (see rule()).

@@ -158,3 +158,21 @@ def test_negcoef_is_formed_as_aten_does():
     f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]  # noqa: E731
     assert _C.negcoef(0.1, 3.0, False) == f32(f32(0.1) * f32(3.0))
     assert _C.negcoef(1e300, 1.0, False) == float("inf")
+
+
+def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
+    options = {}
+
+    class Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: options.setdefault(args[1].dtype, kwargs)
+    monkeypatch.setattr(launch, "elu_kernel", Kernel())
+    for backward in (False, True):
+        options.clear()
+        for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            x = torch.ones(8, dtype=dtype)
+            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, 1024, 2, False)
+        capped = {d for d, o in options.items() if o["maxnreg"] == 32}
+        assert capped == ({torch.bfloat16} if backward else {torch.float16})
+        assert all(o["maxnreg"] in (None, 32) for o in options.values())
+    assert all(o["num_warps"] == 2 and o["enable_fp_fusion"] for o in options.values())
