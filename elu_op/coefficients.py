@@ -24,7 +24,7 @@ How much math a result needs depends on the dtype it is rounded to:
 - NORMAL, float16 only, where alpha*scale and input_scale lie within 2**+-MODERATE (and for the
   forward are positive, as is scale): the guards for extreme values are left out where they cannot
   change a float16 result, and the tests on every float16 input (tests/test_exhaustive.py) hold.
-  Some ten fewer instructions an element than SHORT, on kernels that are compute-bound on the
+  Four to five fewer instructions an element than SHORT, on kernels that are compute-bound on the
   fastest memory (benchmarks/instruction_count.py).
   - Gradients from the input: SHORT's exp with 2**k in one factor rather than two (the guard for
     subnormal results), t clamped to [EXP_NORMAL_LO, EXP_NORMAL_HI]. Where the clamp acts, the
@@ -35,9 +35,9 @@ How much math a result needs depends on the dtype it is rounded to:
     alpha*scale*expm1(+-0)), so every t that reaches expm1 is negative and, x being a float16 and
     input_scale at least 2**-MODERATE, at least 2**-64 in size: no TINY select and no upper clamp.
     Then k <= 0, and k*ln2 needs no split: ln2's float32 error, 1.9e-9*|k| in r, moves
-    2**k*exp(r) by less than 5e-9 of expm1(t) (most at k = -1, where |expm1(t)| >= 0.29). And alpha*scale*2**k
-    is formed exactly by adding k to the coefficient's exponent (k >= -44, the coefficient at
-    least 2**-40: a normal number), which saves the product by alpha*scale:
+    2**k*exp(r) by less than 5e-9 of expm1(t) (most at k = -1, where |expm1(t)| >= 0.29). And
+    alpha*scale*2**k is formed exactly by adding k to the coefficient's exponent (k >= -44, the
+    coefficient at least 2**-40: a normal number), which saves the product by alpha*scale:
     alpha*scale*expm1(t) = c*2**k*expm1(r) + (c*2**k - c), c = alpha*scale.
 """
 import math

@@ -82,26 +82,26 @@ def _math(ops, ct):
             big = ops.sub(ops.exp2(ops.mul(t, c(C.LOG2E))), c(1.0))
             return ops.where(ops.lt(ops.abs(t), c(C.EXP2_FROM)), small, big)
         t = clamp(t, *expm1_range)
-        k, p = reduce(t, mode)
-        h = pow2(ops.sub(k, c(1, it)))
+        kb, p = reduce(t, mode)
+        h = pow2(ops.sub(kb, c(1, it)))
         full = ops.mul(c(2.0), ops.fma(h, p, ops.sub(h, c(0.5))))
         return ops.where(ops.lt(ops.abs(t), c(C.TINY)), t, full)
 
     def scaled_expm1(t, coef):
-        k, p = reduce(ops.where(ops.lt(t, c(C.EXPM1_LO_F32)), c(C.EXPM1_LO_F32), t), C.SHORT, one_ln2=True)
+        kb, p = reduce(ops.where(ops.lt(t, c(C.EXPM1_LO_F32)), c(C.EXPM1_LO_F32), t), C.SHORT, one_ln2=True)
         coef_bits = struct.unpack("<i", struct.pack("<f", coef))[0]
-        e = ops.to_dtype_bitcast(ops.add(ops.bitwise_left_shift(k, c(23, it)), c(coef_bits, it)), ct, it)
+        e = ops.to_dtype_bitcast(ops.add(ops.bitwise_left_shift(kb, c(23, it)), c(coef_bits, it)), ct, it)
         return ops.fma(e, p, ops.sub(e, c(coef)))
 
     def exp(t, mode):
         if mode == C.NORMAL:
-            k, p = reduce(clamp(t, C.EXP_NORMAL_LO, C.EXP_NORMAL_HI), C.SHORT)
-            e = pow2(k)
+            kb, p = reduce(clamp(t, C.EXP_NORMAL_LO, C.EXP_NORMAL_HI), C.SHORT)
+            e = pow2(kb)
             return ops.fma(e, p, e)
         t = clamp(t, *exp_range)
-        k, p = reduce(t, C.SHORT if mode == C.EXP2 else mode)
-        h = ops.bitwise_right_shift(k, c(1, it))
-        e = pow2(ops.sub(k, h))
+        kb, p = reduce(t, C.SHORT if mode == C.EXP2 else mode)
+        h = ops.bitwise_right_shift(kb, c(1, it))
+        e = pow2(ops.sub(kb, h))
         return ops.mul(ops.fma(e, p, e), pow2(h))
 
     return expm1, scaled_expm1, exp

@@ -108,8 +108,8 @@ def expm1(t, MODE: tl.constexpr = FULL):
         t = _clamp(t, _EXPM1_LO_F64, _EXPM1_HI_F64)
     else:
         t = _clamp(t, _EXPM1_LO_F32, _EXPM1_HI_F32)
-    k, p = _reduce(t, MODE)
-    h = _pow2(k - 1, t)
+    kb, p = _reduce(t, MODE)
+    h = _pow2(kb - 1, t)
     # expm1(t) = 2**k * p + (2**k - 1), written around h = 2**(k-1) so that k = 128 (1024 in
     # float64) still fits and the final doubling overflows to inf exactly when it should.
     # Tiny t is returned as it is: halving p (h = 1/2 at k = 0) would round a subnormal t.
@@ -120,8 +120,8 @@ def expm1(t, MODE: tl.constexpr = FULL):
 def scaled_expm1(t, c):
     """c * expm1(t) for float32 t <= 0 and c within 2**+-MODERATE, accurate enough for a float16
     result (coefficients.NORMAL)."""
-    k, p = _reduce(tl.where(t < _EXPM1_LO_F32, _EXPM1_LO_F32, t), SHORT, ONE_LN2=True)
-    e = ((k << 23) + _bits(c)).to(tl.float32, bitcast=True)  # c * 2**k: k added to c's exponent
+    kb, p = _reduce(tl.where(t < _EXPM1_LO_F32, _EXPM1_LO_F32, t), SHORT, ONE_LN2=True)
+    e = ((kb << 23) + _bits(c)).to(tl.float32, bitcast=True)  # c * 2**k: k added to c's exponent
     return tl.fma(e, p, e - c)
 
 
@@ -131,18 +131,18 @@ def exp(t, MODE: tl.constexpr = FULL):
     as for expm1; EXP2 is taken as SHORT, since the hardware's exp2 flushes subnormal results;
     NORMAL: SHORT for float32 t in [EXP_NORMAL_LO, EXP_NORMAL_HI], clamped there)."""
     if MODE == NORMAL:
-        k, p = _reduce(_clamp(t, _EXP_NORMAL_LO, _EXP_NORMAL_HI), SHORT)
-        e = _pow2(k, t)
+        kb, p = _reduce(_clamp(t, _EXP_NORMAL_LO, _EXP_NORMAL_HI), SHORT)
+        e = _pow2(kb, t)
         return tl.fma(e, p, e)
     if t.dtype == tl.float64:
         t = _clamp(t, _EXP_LO_F64, _EXP_HI_F64)
     else:
         t = _clamp(t, _EXP_LO_F32, _EXP_HI_F32)
-    k, p = _reduce(t, SHORT if MODE == EXP2 else MODE)
+    kb, p = _reduce(t, SHORT if MODE == EXP2 else MODE)
     # 2**k split in two normal factors, 2**(k - k//2) and 2**(k//2), so that subnormal results are
     # rounded only once (MAGIC's bits are even: halving them halves k, rounding down).
-    h = k >> 1
-    e = _pow2(k - h, t)
+    h = kb >> 1
+    e = _pow2(kb - h, t)
     return tl.fma(e, p, e) * _pow2(h, t)
 
 
