@@ -4,6 +4,7 @@
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
+#   shapes   shape_sweep.py and register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
@@ -34,6 +35,10 @@ for part in "${@:-tests}"; do
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
+    shapes)
+      for script in shape_sweep register_sweep; do
+        python3 "benchmarks/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"
+      done ;;
     kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;
     *) echo "unknown part: $part"; exit 2 ;;
