@@ -49,7 +49,7 @@ def launch(out, x, g=None, block=0, warps=0, alpha=1.0, is_result=False):
     elu_op.ops._C.launch(out, x, g, alpha, 1.0, 1.0, is_result, block, warps)
 
 
-def plan(x):
+def plan(x, backward=False):
     """(BLOCK, num_warps) that fastelu launches with for a tensor like x."""
     import elu_op
-    return elu_op.ops._C.plan(x.get_device(), x.element_size(), x.numel())[:2]
+    return elu_op.ops._C.plan(x.get_device(), x.element_size(), x.numel(), backward)[:2]

@@ -39,9 +39,10 @@ def info(args):
     table, source = configs.describe(index)
     print(f"configs   {source}")
     bounds = [f"<= 2**{b.bit_length() - 1}" for b in configs.BUCKETS] + ["larger"]
-    for itemsize, name in ((4, "float32"), (2, "16-bit"), (8, "float64")):
-        cells = "  ".join(f"{b}: {blk}/{w}w" for b, (blk, w) in zip(bounds, table[itemsize]))
-        print(f"  {name:8s} {cells}")
+    for direction in configs.DIRECTIONS:
+        for itemsize, name in ((4, "float32"), (2, "16-bit"), (8, "float64")):
+            cells = "  ".join(f"{b}: {blk}/{w}w" for b, (blk, w) in zip(bounds, table[direction][itemsize]))
+            print(f"  {direction:8s} {name:8s} {cells}")
     for (dtype, direction), cap in configs.MAX_REGISTERS.items():
         print(f"  {dtype} {direction}: at most {cap} registers a thread (configs.MAX_REGISTERS)")
 
@@ -93,8 +94,9 @@ def tune(args):
     path = configs.save_table(name, table)
     configs.forget()
     print(f"saved {path}")
-    for itemsize, best in table.items():
-        print(f"  {itemsize}-byte: " + "  ".join(f"{b}/{w}w" for b, w in best))
+    for direction, sizes in table.items():
+        for itemsize, best in sizes.items():
+            print(f"  {direction:8s} {itemsize}-byte: " + "  ".join(f"{b}/{w}w" for b, w in best))
 
 
 def build(args):

@@ -1,4 +1,5 @@
-"""Launch configurations: which (BLOCK, num_warps) the kernel runs with, per GPU and size.
+"""Launch configurations: which (BLOCK, num_warps) the kernel runs with, per GPU, direction
+(forward or backward), element size and tensor size.
 
 Sizes fall into a few buckets by their power of two, so a model with dynamic shapes never tunes or
 compiles per shape. Where the configurations come from, first match wins:
@@ -15,16 +16,24 @@ import pathlib
 # Bucket upper bounds (element counts, inclusive). The last bucket takes everything larger.
 BUCKETS = (2**16, 2**20, 2**24)
 ITEMSIZES = (2, 4, 8)
+DIRECTIONS = ("forward", "backward")
 CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b // (32 * w) >= 4]
 
-# Tables measured with `python -m elu_op tune` (benchmarks/results/), by GPU name: {itemsize: per bucket}.
+# Tables measured with `python -m elu_op tune` (benchmarks/results/), by GPU name:
+# {direction: {itemsize: per bucket}}.
 _H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
+_H100 = {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}
+# 2026-11-30 (benchmarks/results/NVIDIA_H200_configs.md): the 16-bit forward wants two 16-byte
+# loads a thread (2048/4w), where the rule gives one (1024/4w).
+_H200 = {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
+         8: ((512, 4), (512, 4), (512, 4), (1024, 4))}
 TUNED = {
-    "NVIDIA H100 80GB HBM3": {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))},  # 2026-11-24
-    # 2026-11-30 (benchmarks/results/NVIDIA_H200_configs.md): the 16-bit kernels want two 16-byte
-    # loads a thread (2048/4w), where the rule gives one (1024/4w).
-    "NVIDIA H200": {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
-                    8: ((512, 4), (512, 4), (512, 4), (1024, 4))},
+    # 2026-11-24, the forward timed; the backward takes the same shapes.
+    "NVIDIA H100 80GB HBM3": {"forward": _H100, "backward": _H100},
+    # The 16-bit backward, which loads two tensors, has its two loads a thread with one vector of
+    # each (1024/4w) up to 2**24 elements: 97 -> 99% of its copy in bfloat16, 99 -> 101% in
+    # float16; above, 2048/4w and 1024/4w are within 1%.
+    "NVIDIA H200": {"forward": _H200, "backward": {**_H200, 2: ((2048, 8), (1024, 4), (1024, 4), (2048, 4))}},
 }
 
 # Registers a thread may use, by (dtype, direction) (absent: as many as ptxas likes). Left alone,
@@ -43,14 +52,15 @@ LATENCY_S = 650e-9
 
 
 def rule(sms, threads_per_sm, bandwidth):
-    """{itemsize: per-bucket (BLOCK, num_warps)} from the device's properties.
+    """{direction: {itemsize: per-bucket (BLOCK, num_warps)}} from the device's properties.
 
     Little's law: to stream at full bandwidth the memory system needs bandwidth * latency bytes in
     flight, bandwidth * latency / sms per SM. At full occupancy each thread must then have
     in_flight_per_sm / threads_per_sm bytes of loads outstanding; the kernel issues 16-byte vector
     loads, so a thread handles 16 / itemsize elements per load it needs, with 4 warps a block.
     Small tensors get fewer warps and smaller blocks, down to one vector per thread, until every SM
-    has at least two blocks.
+    has at least two blocks. The backward, which loads two tensors, takes the same shapes: twice
+    the bytes in flight.
 
     What it gives (one 16-byte load per thread covers Little's law on all three):
     - H200: 4.9 TB/s, 132 SMs x 2048 threads: 24 KB per SM against 32 KB that one load per thread
@@ -75,7 +85,7 @@ def rule(sms, threads_per_sm, bandwidth):
                 block //= 2
             configs.append((block, warps))
         table[itemsize] = tuple(configs)
-    return table
+    return {direction: table for direction in DIRECTIONS}
 
 
 def cache_path(gpu_name):
@@ -85,13 +95,11 @@ def cache_path(gpu_name):
 
 
 def load_table(gpu_name, sms=None, threads_per_sm=None, bandwidth=None):
-    """Return ({itemsize: per-bucket configs}, where they came from) for one GPU."""
+    """Return ({direction: {itemsize: per-bucket configs}}, where they came from) for one GPU."""
     path = cache_path(gpu_name)
     if path.exists():
         try:
-            tuned = json.loads(path.read_text())
-            table = {int(k): tuple(tuple(c) for c in v) for k, v in tuned.items()}
-            _validate(table)
+            table = _validate(json.loads(path.read_text()))
             return table, f"tuning cache {path}"
         except (ValueError, TypeError, AttributeError) as e:
             import warnings
@@ -105,27 +113,37 @@ def load_table(gpu_name, sms=None, threads_per_sm=None, bandwidth=None):
     return rule(100, 2048, 2e12), "rule for a generic GPU (this one's properties are unknown)"
 
 
-def _validate(table):
-    # A hand-edited or truncated file must fail here, not as an IndexError inside an elu call.
-    if sorted(table) != sorted(ITEMSIZES):
-        raise ValueError(f"expected entries for itemsizes {ITEMSIZES}, got {sorted(table)}")
-    for configs in table.values():
-        if len(configs) != len(BUCKETS) + 1:
-            raise ValueError(f"expected {len(BUCKETS) + 1} (BLOCK, num_warps) pairs per itemsize, got {len(configs)}")
-        for c in configs:
-            if len(c) != 2 or not all(type(v) is int and v > 0 and v & (v - 1) == 0 for v in c):
-                raise ValueError(f"a (BLOCK, num_warps) pair must be two powers of two, got {list(c)}")
+def _validate(tuned):
+    """The table in a tuning cache's JSON, checked: a hand-edited, truncated or older file must
+    fail here, not as an IndexError inside an elu call."""
+    if sorted(tuned) != sorted(DIRECTIONS):
+        raise ValueError(f"expected entries for {' and '.join(DIRECTIONS)}, got {sorted(tuned)}")
+    table = {}
+    for direction, sizes in tuned.items():
+        if sorted(sizes) != sorted(str(s) for s in ITEMSIZES):
+            raise ValueError(f"expected {direction} entries for itemsizes {ITEMSIZES}, got {sorted(sizes)}")
+        for configs in sizes.values():
+            if len(configs) != len(BUCKETS) + 1:
+                raise ValueError(f"expected {len(BUCKETS) + 1} (BLOCK, num_warps) pairs per itemsize, "
+                                 f"got {len(configs)}")
+            for c in configs:
+                if len(c) != 2 or not all(type(v) is int and v > 0 and v & (v - 1) == 0 for v in c):
+                    raise ValueError(f"a (BLOCK, num_warps) pair must be two powers of two, got {list(c)}")
+        table[direction] = {int(s): tuple(tuple(c) for c in v) for s, v in sizes.items()}
+    return table
 
 
 def save_table(gpu_name, table):
     path = cache_path(gpu_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({str(k): [list(c) for c in v] for k, v in table.items()}, indent=1))
+    path.write_text(json.dumps({d: {str(k): [list(c) for c in v] for k, v in sizes.items()} for d, sizes in table.items()},
+                               indent=1))
     return path
 
 
 def describe(device_index):
-    """({itemsize: configs}, source) for a device, from the cache file, a tuned table or the rule."""
+    """({direction: {itemsize: configs}}, source) for a device, from the cache file, a tuned table or
+    the rule."""
     if device_index < 0:
         return rule(100, 2048, 2e12), "interpreter (CPU): the rule for a generic GPU"
     import torch
@@ -137,8 +155,8 @@ def describe(device_index):
 
 
 def table(device_index):
-    """{itemsize: ((BLOCK, num_warps),) * 4} for a device: what the C++ asks on its first launch
-    there, and keeps (until forget())."""
+    """{direction: {itemsize: ((BLOCK, num_warps),) * 4}} for a device: what the C++ asks on its
+    first launch there, and keeps (until forget())."""
     return describe(device_index)[0]
 
 

@@ -19,32 +19,35 @@ def middle_mean(values):
 
 
 def tune(rounds):
-    """{itemsize: best (BLOCK, num_warps) per size bucket} for the current GPU, timing the forward."""
+    """{direction: {itemsize: best (BLOCK, num_warps) per size bucket}} for the current GPU."""
     from triton.testing import do_bench
     name = torch.cuda.get_device_name()
     sizes = [2**16, 2**20, 2**24, 2**27]  # one per bucket (the last one stands for everything larger)
     dtypes = {2: torch.bfloat16, 4: torch.float32, 8: torch.float64}
-    steps, done = len(dtypes) * len(sizes) * rounds * len(configs.CANDIDATES), 0
+    steps, done = len(configs.DIRECTIONS) * len(dtypes) * len(sizes) * rounds * len(configs.CANDIDATES), 0
     table = {}
-    for itemsize, dtype in dtypes.items():
-        best = []
-        for n in sizes:
-            x = torch.randn(n, device="cuda", dtype=dtype)
-            out = torch.empty_like(x)
-            # A do_bench median moves between calls by up to 10% at small sizes (see
-            # benchmarks/config_sweep.py): interleaved rounds spread that drift over all candidates.
-            timings = {c: [] for c in configs.CANDIDATES}
-            for _ in range(rounds):
-                for block, warps in configs.CANDIDATES:
-                    def call():
-                        _C.launch(out, x, None, 1.0, 1.0, 1.0, False, block, warps)
-                    timings[block, warps].append(do_bench(call, warmup=10, rep=40, return_mode="median"))
-                    done += 1
-                    if sys.stderr.isatty():
-                        bar = "#" * (30 * done // steps)
-                        print(f"\rtuning {name} [{bar:30s}] {done}/{steps}", end="", file=sys.stderr, flush=True)
-            best.append(min(timings, key=lambda c: middle_mean(timings[c])))
-        table[itemsize] = tuple(best)
+    for direction in configs.DIRECTIONS:
+        table[direction] = {}
+        for itemsize, dtype in dtypes.items():
+            best = []
+            for n in sizes:
+                x = torch.randn(n, device="cuda", dtype=dtype)
+                g = torch.randn_like(x) if direction == "backward" else None
+                out = torch.empty_like(x)
+                # A do_bench median moves between calls by up to 10% at small sizes (see
+                # benchmarks/config_sweep.py): interleaved rounds spread that drift over all candidates.
+                timings = {c: [] for c in configs.CANDIDATES}
+                for _ in range(rounds):
+                    for block, warps in configs.CANDIDATES:
+                        def call():
+                            _C.launch(out, x, g, 1.0, 1.0, 1.0, False, block, warps)
+                        timings[block, warps].append(do_bench(call, warmup=10, rep=40, return_mode="median"))
+                        done += 1
+                        if sys.stderr.isatty():
+                            bar = "#" * (30 * done // steps)
+                            print(f"\rtuning {name} [{bar:30s}] {done}/{steps}", end="", file=sys.stderr, flush=True)
+                best.append(min(timings, key=lambda c: middle_mean(timings[c])))
+            table[direction][itemsize] = tuple(best)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     return table

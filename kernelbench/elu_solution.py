@@ -247,18 +247,20 @@ def _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptc
 LATENCY_S = 6.5e-07
 BUCKETS = (65536, 1048576, 16777216)
 ITEMSIZES = (2, 4, 8)
-TUNED = {'NVIDIA H100 80GB HBM3': {4: ((512, 4), (2048, 8), (512, 2), (512, 4)), 8: ((512, 4), (2048, 8), (512, 2), (512, 4)), 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}, 'NVIDIA H200': {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)), 8: ((512, 4), (512, 4), (512, 4), (1024, 4))}}
+DIRECTIONS = ('forward', 'backward')
+TUNED = {'NVIDIA H100 80GB HBM3': {'forward': {4: ((512, 4), (2048, 8), (512, 2), (512, 4)), 8: ((512, 4), (2048, 8), (512, 2), (512, 4)), 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}, 'backward': {4: ((512, 4), (2048, 8), (512, 2), (512, 4)), 8: ((512, 4), (2048, 8), (512, 2), (512, 4)), 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}}, 'NVIDIA H200': {'forward': {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)), 8: ((512, 4), (512, 4), (512, 4), (1024, 4))}, 'backward': {2: ((2048, 8), (1024, 4), (1024, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)), 8: ((512, 4), (512, 4), (512, 4), (1024, 4))}}}
 
 
 def rule(sms, threads_per_sm, bandwidth):
-    """{itemsize: per-bucket (BLOCK, num_warps)} from the device's properties.
+    """{direction: {itemsize: per-bucket (BLOCK, num_warps)}} from the device's properties.
 
     Little's law: to stream at full bandwidth the memory system needs bandwidth * latency bytes in
     flight, bandwidth * latency / sms per SM. At full occupancy each thread must then have
     in_flight_per_sm / threads_per_sm bytes of loads outstanding; the kernel issues 16-byte vector
     loads, so a thread handles 16 / itemsize elements per load it needs, with 4 warps a block.
     Small tensors get fewer warps and smaller blocks, down to one vector per thread, until every SM
-    has at least two blocks.
+    has at least two blocks. The backward, which loads two tensors, takes the same shapes: twice
+    the bytes in flight.
 
     What it gives (one 16-byte load per thread covers Little's law on all three):
     - H200: 4.9 TB/s, 132 SMs x 2048 threads: 24 KB per SM against 32 KB that one load per thread
@@ -283,7 +285,7 @@ def rule(sms, threads_per_sm, bandwidth):
                 block //= 2
             configs.append((block, warps))
         table[itemsize] = tuple(configs)
-    return table
+    return {direction: table for direction in DIRECTIONS}
 
 
 def choose(configs, nargs):
@@ -297,7 +299,7 @@ def choose(configs, nargs):
         threads = getattr(p, "max_threads_per_multi_processor", 0)
         table = TUNED.get(p.name) or (rule(p.multi_processor_count, threads, bandwidth) if bandwidth and threads
                                       else table)
-    block, warps = table[x.element_size()][sum(n > b for b in BUCKETS)]
+    block, warps = table["forward"][x.element_size()][sum(n > b for b in BUCKETS)]
     return [c for c in configs if (c.kwargs["BLOCK"], c.num_warps) == (block, warps)] or [
         triton.Config({"BLOCK": block}, num_warps=warps)]
 

@@ -64,8 +64,8 @@ def test_tune_writes_the_cache_that_info_reports(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     path = configs.cache_path(torch.cuda.get_device_name())
     table = json.loads(path.read_text())
-    assert sorted(table) == ["2", "4", "8"]
+    assert sorted(table) == ["backward", "forward"] and all(sorted(t) == ["2", "4", "8"] for t in table.values())
     assert all(len(v) == len(configs.BUCKETS) + 1 and all(tuple(c) in configs.CANDIDATES for c in v)
-               for v in table.values())
+               for t in table.values() for v in t.values())
     info = _run("info")
     assert str(path) in info.stdout, info.stdout

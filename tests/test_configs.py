@@ -15,7 +15,7 @@ def cache_home(tmp_path, monkeypatch):
 
 
 def _table(config):
-    return {size: (config,) * (len(configs.BUCKETS) + 1) for size in configs.ITEMSIZES}
+    return {d: {size: (config,) * (len(configs.BUCKETS) + 1) for size in configs.ITEMSIZES} for d in configs.DIRECTIONS}
 
 
 def test_rule_and_tuned_tables(cache_home):
@@ -23,10 +23,12 @@ def test_rule_and_tuned_tables(cache_home):
     assert source.startswith("rule: 4.80 TB/s, 132 SMs x 2048 threads")
     assert table == configs.rule(132, 2048, 4.8e12)
     # one 16-byte vector per thread and 4 warps for large tensors, smaller blocks for small ones
-    assert table[2][-1] == (1024, 4) and table[4][-1] == (512, 4) and table[8][-1] == (256, 4)
-    assert table[2][0] == (512, 2) and table[4][0] == (256, 2)
+    forward = table["forward"]
+    assert forward[2][-1] == (1024, 4) and forward[4][-1] == (512, 4) and forward[8][-1] == (256, 4)
+    assert forward[2][0] == (512, 2) and forward[4][0] == (256, 2)
+    assert table["backward"] == forward  # two tensors loaded: twice the bytes in flight, the same shapes
     # a GPU with far more bandwidth per SM than its threads cover gets more loads per thread
-    assert configs.rule(66, 2048, 4.8e12)[2][-1] == (2048, 4)  # 47 KB per SM: two loads a thread
+    assert configs.rule(66, 2048, 4.8e12)["forward"][2][-1] == (2048, 4)  # 47 KB per SM: two loads a thread
     name = next(iter(configs.TUNED))
     table, source = configs.load_table(name, 132, 2048, 3.35e12)
     assert source == f"table tuned on {name}" and table == configs.TUNED[name]
@@ -41,12 +43,19 @@ def test_saved_table_is_loaded_for_that_gpu_only(cache_home):
     assert configs.load_table("Another GPU", 132, 2048, 3e12)[1].startswith("rule")
 
 
+_FOUR = "[[512, 4], [512, 4], [512, 4], [512, 4]]"
+_SIZES = f'{{"2": {_FOUR}, "4": {_FOUR}, "8": {_FOUR}}}'
+
+
 @pytest.mark.parametrize("text", [
     "not json", '{"4": 5}', '{"two": []}', "[]",
-    '{"2": [[512, 4]], "4": [[512, 4]], "8": [[512, 4]]}',  # one bucket where four are needed
-    '{"4": [[512, 4], [512, 4], [512, 4], [512, 4]]}',  # itemsizes missing
-    '{"2": [[500, 4], [512, 4], [512, 4], [512, 4]], "4": [[512, 4], [512, 4], [512, 4], [512, 4]], '
-    '"8": [[512, 4], [512, 4], [512, 4], [512, 4]]}',  # a BLOCK that is no power of two
+    _SIZES,  # the format before the backward had its own table
+    f'{{"forward": {_SIZES}}}',  # a direction missing
+    f'{{"forward": {_SIZES}, "backward": 7}}',
+    f'{{"forward": {_SIZES}, "backward": {{"2": [[512, 4]], "4": [[512, 4]], "8": [[512, 4]]}}}}',  # one bucket
+    f'{{"forward": {_SIZES}, "backward": {{"4": {_FOUR}}}}}',  # itemsizes missing
+    f'{{"forward": {_SIZES}, "backward": {{"2": [[500, 4], [512, 4], [512, 4], [512, 4]], "4": {_FOUR}, '
+    f'"8": {_FOUR}}}}}',  # a BLOCK that is no power of two
 ])
 def test_unusable_cache_warns_and_falls_back(cache_home, text):
     path = configs.cache_path("Fake GPU")
@@ -67,7 +76,7 @@ def test_forget_makes_every_path_use_a_new_table(cache_home, monkeypatch):
     path = configs.save_table(torch.cuda.get_device_name(index), _table((4096, 8)))
     try:
         configs.forget()
-        assert _C.plan(index, 4, x.numel()) == (4096, 8, 0)
+        assert _C.plan(index, 4, x.numel()) == _C.plan(index, 4, x.numel(), backward=True) == (4096, 8, 0)
         runs = []
         run = elu_op.launch.run  # the first launch of a configuration goes through Triton's launcher
         monkeypatch.setattr(elu_op.launch, "run", lambda *a: runs.append(a[-3:-1]) or run(*a))

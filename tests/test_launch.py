@@ -143,14 +143,37 @@ def test_cpp_kernels_are_the_ones_registered():
 
 def test_the_cpp_decides_sizes_from_the_device_table():
     table = configs.table(-1)
-    for itemsize in (2, 4, 8):
-        for bucket, n in enumerate((1, 2**16, 2**16 + 1, 2**20 + 1, 2**24, 2**24 + 1, 2**30)):
-            block, warps, width = _C.plan(-1, itemsize, n)
-            expected = table[itemsize][sum(n > b for b in configs.BUCKETS)]
-            assert (block, warps, width) == (*expected, 0)
+    for backward, direction in ((False, "forward"), (True, "backward")):
+        for itemsize in (2, 4, 8):
+            for n in (1, 2**16, 2**16 + 1, 2**20 + 1, 2**24, 2**24 + 1, 2**30):
+                block, warps, width = _C.plan(-1, itemsize, n, backward)
+                expected = table[direction][itemsize][sum(n > b for b in configs.BUCKETS)]
+                assert (block, warps, width) == (*expected, 0)
     block = _C.plan(-1, 2, 2**31)[0]
     # offsets: int32 while the last block stays below 2**31, then int64, then a 64-bit n as well
     assert [_C.plan(-1, 2, n)[2] for n in (2**31 - 1 - block, 2**31 - block, 2**31 - 1, 2**31)] == [0, 1, 1, 2]
+
+
+def test_the_backward_launches_with_the_backward_table(monkeypatch):
+    # Distinct forward and backward tables: each op must ask for its own, the C++ fast path too.
+    def table(block):
+        return {s: ((block, 2),) * (len(configs.BUCKETS) + 1) for s in configs.ITEMSIZES}
+    monkeypatch.setattr(configs, "describe", lambda index: ({"forward": table(512), "backward": table(256)}, "test"))
+    runs = []
+    run = launch.run
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-3]) or run(*a))
+    _C.forget()
+    try:
+        assert _C.plan(-1, 4, 1000)[:2] == (512, 2) and _C.plan(-1, 4, 1000, backward=True)[:2] == (256, 2)
+        x, g = torch.randn(1000), torch.randn(1000)
+        if os.environ.get("TRITON_INTERPRET") == "1":
+            torch.ops.fastelu.elu(x, 1.0, 1.0, 1.0)
+            torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)
+            assert runs == [512, 256]
+    finally:
+        monkeypatch.undo()
+        _C.forget()
+    assert _C.plan(-1, 4, 1000, backward=True) == configs.table(-1)["backward"][4][0] + (0,)
 
 
 def test_negcoef_is_formed_as_aten_does():

@@ -155,12 +155,13 @@ struct KeyHash {
   }
 };
 
-// A device's launch table: a configuration per element size (2, 4, 8 bytes) and size bucket.
-using Table = std::array<std::array<Config, 4>, 3>;
+// A device's launch table: a configuration per direction (forward, backward), element size (2, 4,
+// 8 bytes) and size bucket.
+using Table = std::array<std::array<std::array<Config, 4>, 3>, 2>;
 
 struct Python {
   py::object launch;  // the module elu_op.launch (its run() is looked up at each call, so tests can wrap it)
-  py::object table;   // configs.table(device) -> {itemsize: ((block, warps),) * 4}
+  py::object table;   // configs.table(device) -> {direction: {itemsize: ((block, warps),) * 4}}
 };
 
 std::mutex mutex;  // guards what follows: written on first use, read by every thread
@@ -171,26 +172,29 @@ Python* python = nullptr;  // never freed: destroying Python objects at exit wou
 // The `calls` lists of Triton's launch hooks (profilers such as Proton), read without the GIL.
 PyObject* hook_lists[2] = {nullptr, nullptr};
 
-Config config_for(int64_t device, int64_t itemsize, int64_t n) {
+Config config_for(int64_t device, bool backward, int64_t itemsize, int64_t n) {
   int size = itemsize == 2 ? 0 : itemsize == 4 ? 1 : 2;
   int bucket = n <= buckets[0] ? 0 : n <= buckets[1] ? 1 : n <= buckets[2] ? 2 : 3;
   {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = tables.find(device);
-    if (it != tables.end()) return it->second[size][bucket];
+    if (it != tables.end()) return it->second[backward][size][bucket];
   }
   Table table;
   {
     py::gil_scoped_acquire gil;
-    py::dict d = python->table(device);
-    for (int s = 0; s < 3; s++) {
-      auto rows = d[py::int_(int64_t(2) << s)].cast<std::vector<std::pair<int64_t, int64_t>>>();
-      TORCH_CHECK(rows.size() == 4, "configs.table: four size buckets expected");
-      for (int b = 0; b < 4; b++) table[s][b] = Config{rows[b].first, rows[b].second};
+    py::dict all = python->table(device);
+    for (int d = 0; d < 2; d++) {
+      py::dict sizes = all[d ? "backward" : "forward"];
+      for (int s = 0; s < 3; s++) {
+        auto rows = sizes[py::int_(int64_t(2) << s)].cast<std::vector<std::pair<int64_t, int64_t>>>();
+        TORCH_CHECK(rows.size() == 4, "configs.table: four size buckets expected");
+        for (int b = 0; b < 4; b++) table[d][s][b] = Config{rows[b].first, rows[b].second};
+      }
     }
   }
   std::lock_guard<std::mutex> lock(mutex);
-  return tables.emplace(device, table).first->second[size][bucket];
+  return tables.emplace(device, table).first->second[backward][size][bucket];
 }
 
 // ---- launching ------------------------------------------------------------------------------
@@ -244,7 +248,7 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
   int64_t device = out.is_cuda() ? out.get_device() : -1;
   c10::OptionalDeviceGuard guard;
   if (device >= 0) guard.reset_device(out.device());
-  if (config.block == 0) config = config_for(device, out.element_size(), n);
+  if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
   Key key{device, dtype_of(out.scalar_type()), backward, backward && is_result, config, width(n, config.block)};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
@@ -609,10 +613,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forget", &forget, "Drop the launch tables and compiled kernels (after tuning changed the tables).");
   m.def("route_aten", &route_aten, "enable(): serve aten's elu, elu_ and elu_backward on CUDA tensors (or stop).");
   m.def("negcoef", &negcoef, "alpha * scale as aten forms it for a float64 tensor (True) or any other.");
-  m.def("plan", [](int64_t device, int64_t itemsize, int64_t n) {
-    Config c = config_for(device, itemsize, n);
+  m.def("plan", [](int64_t device, int64_t itemsize, int64_t n, bool backward) {
+    Config c = config_for(device, backward, itemsize, n);
     return std::make_tuple(c.block, c.warps, width(n, c.block));
-  }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).");
+  }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).",
+        py::arg("device"), py::arg("itemsize"), py::arg("n"), py::arg("backward") = false);
   // Checks for the fake kernels, which see the same errors as the real ones.
   m.def("check", [](const Tensor& self, bool inplace) { inplace ? check_inplace(self) : check_dtype(self, "input"); });
   m.def("check_backward", &check_backward);
