@@ -104,7 +104,8 @@ def load_table(gpu_name, sms=None, threads_per_sm=None, bandwidth=None):
             return table, f"tuning cache {path}"
         except (ValueError, TypeError, AttributeError) as e:
             import warnings
-            warnings.warn(f"fastelu: ignoring unreadable tuning cache {path}: {e}")
+            warnings.warn(f"fastelu: ignoring unreadable tuning cache {path}: {e} (`python -m elu_op tune` writes "
+                          f"a new one)")
     if gpu_name in TUNED:
         return dict(TUNED[gpu_name]), f"table tuned on {gpu_name}"
     if sms and threads_per_sm and bandwidth:
