@@ -2,51 +2,54 @@
 import numbers
 
 import torch
+from torch import Tensor
 
-from . import lowering
+from .lowering import failed as _lowerings_failed
 from .ops import _C
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
+# Under torch.compile, each global that the traced code reads becomes a guard that every call of
+# the compiled graph checks, and an object that it reaches by two names (torch, from here and from
+# the user's code) a guard in Python: so the traced path reads names bound once, here.
+_is_compiling = torch.compiler.is_compiling
+_function_modes = torch._C._is_torch_function_mode_enabled
+_elu, _elu_ = torch.ops.fastelu.elu.default, torch.ops.fastelu.elu_.default
+_aten_elu, _aten_elu_ = torch.ops.aten.elu.default, torch.ops.aten.elu_.default
+
 
 def _check(fn, input, alpha=1.0):
     """alpha as a float, after PyTorch's checks: a Python number (bool included) or a 0-d tensor
     (read with a host sync, as PyTorch's Scalar conversion does)."""
-    if not isinstance(input, torch.Tensor):
+    if not isinstance(input, Tensor):
         raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
     if type(alpha) is float:
         return alpha
-    if isinstance(alpha, numbers.Real) or (isinstance(alpha, torch.Tensor) and alpha.dim() == 0
+    if isinstance(alpha, numbers.Real) or (isinstance(alpha, Tensor) and alpha.dim() == 0
                                            and not alpha.is_complex()):
         return float(alpha)
     raise TypeError(f"{fn}(): argument 'alpha' (position 2) must be Number, not {type(alpha).__name__}")
 
 
 def _apply(input, alpha, scale, input_scale, inplace):
-    compiling = torch.compiler.is_compiling()
-    if compiling and _C is not None and lowering.failed():
-        # Without the lowerings (a torch whose Inductor lacks what they need), aten's elu: Inductor
-        # fuses it with its pointwise neighbours, where the opaque op would split the graph. (Its
-        # own checks apply: fastelu's are C++, which Dynamo cannot trace.)
-        if inplace:
-            return torch.ops.aten.elu_(input, alpha, scale, input_scale)
-        return torch.ops.aten.elu(input, alpha, scale, input_scale)
-    if not compiling and _C is not None and type(input) is torch.Tensor and not _function_modes():
+    if _is_compiling():
+        if _lowerings_failed():
+            # Without the lowerings (a torch whose Inductor lacks what they need), aten's elu:
+            # Inductor fuses it with its pointwise neighbours, where the opaque op would split the
+            # graph. (Its own checks apply: fastelu's are C++, which Dynamo cannot trace.)
+            op = _aten_elu_ if inplace else _aten_elu
+        else:
+            op = _elu_ if inplace else _elu
+    elif _C is not None and type(input) is Tensor and not _function_modes():
         # The op through the dispatcher, as torch.ops.fastelu.elu would call it, minus the
         # microsecond its Python wrapper costs (torch function modes and subclasses need that).
-        if inplace:
-            _C.elu_(input, alpha, scale, input_scale)
-            return input
-        return _C.elu(input, alpha, scale, input_scale)
-    if inplace:
-        torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
-        return input
-    return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
-
-
-_function_modes = torch._C._is_torch_function_mode_enabled
+        op = _C.elu_ if inplace else _C.elu
+    else:
+        op = _elu_ if inplace else _elu
+    out = op(input, alpha, scale, input_scale)
+    return input if inplace else out
 
 
 def elu(input, alpha=1.0, inplace=False):

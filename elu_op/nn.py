@@ -1,34 +1,40 @@
 """Model integration: drop-in modules, and patch/unpatch of a model."""
 import torch
+from torch.jit import is_scripting
 
 from . import functional
+# The functions themselves, not functional's attributes: under torch.compile, reaching the module
+# through a second name costs every call of the compiled model a Python guard (that both names are
+# still the same module). TorchScript, which reads no plain float globals, takes the constants
+# from the module.
+from .functional import celu, elu, selu
 
 
 class FastELU(torch.nn.ELU):
     """torch.nn.ELU computed by fastelu. Same arguments, repr and (empty) state_dict."""
 
     def forward(self, input):
-        if torch.jit.is_scripting():
+        if is_scripting():
             return _scripted(input, self.alpha, 1.0, 1.0, self.inplace)
-        return functional.elu(input, self.alpha, self.inplace)
+        return elu(input, self.alpha, self.inplace)
 
 
 class FastSELU(torch.nn.SELU):
     """torch.nn.SELU computed by fastelu."""
 
     def forward(self, input):
-        if torch.jit.is_scripting():
+        if is_scripting():
             return _scripted(input, functional.SELU_ALPHA, functional.SELU_SCALE, 1.0, self.inplace)
-        return functional.selu(input, self.inplace)
+        return selu(input, self.inplace)
 
 
 class FastCELU(torch.nn.CELU):
     """torch.nn.CELU computed by fastelu."""
 
     def forward(self, input):
-        if torch.jit.is_scripting():
+        if is_scripting():
             return _scripted(input, self.alpha, 1.0, 1.0 / self.alpha, self.inplace)
-        return functional.celu(input, self.alpha, self.inplace)
+        return celu(input, self.alpha, self.inplace)
 
 
 def _scripted(input: torch.Tensor, alpha: float, scale: float, input_scale: float, inplace: bool) -> torch.Tensor:
