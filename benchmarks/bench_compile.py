@@ -119,8 +119,8 @@ def model_rows(rounds):
                 return torch.autograd.grad(F.cross_entropy(compiled(x), y), params)
 
             step()
-            fns[route] = step
-    rows.append(("ELU CNN training step, fp32 64x3x64x64 (not graphed)", "fwd+bwd", time_all(fns, rounds)))
+            fns[route] = graphed(step)  # the GPU's time: the step's own CPU time varies by 40% between runs
+    rows.append(("ELU CNN training step, fp32 64x3x64x64", "fwd+bwd", time_all(fns, rounds)))
     x = torch.randn(2**24, device="cuda", dtype=torch.bfloat16)
     fns = {}
     for route, (act, context) in (("stock", ROUTES["stock"]), ("elu_op.elu", ROUTES["elu_op.elu"])):

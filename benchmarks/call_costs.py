@@ -62,7 +62,25 @@ def entry_points():
         "forward, input requires grad": (lambda: F.elu(xg), lambda: elu_op.elu(xg)),
         "forward + backward": (lambda: F.elu(xg).backward(g), lambda: elu_op.elu(xg).backward(g)),
         "F.elu under enable()": (lambda: F.elu(x), "enabled"),
+        # Compiled: what remains a call is Dynamo's guards, the compiled code's wrapper and the launch
+        # (or a CUDA graph's replay); separate lambdas, so that each has its own code and guards.
+        "compiled t + act(0.5t + 0.1)": _compiled(lambda t: t + F.elu(0.5 * t + 0.1),
+                                                  lambda t: t + elu_op.elu(0.5 * t + 0.1), x),
+        'the same, mode="reduce-overhead"': _compiled(lambda t: t + F.elu(0.5 * t + 0.1),
+                                                      lambda t: t + elu_op.elu(0.5 * t + 0.1), x,
+                                                      mode="reduce-overhead"),
+        "compiled module": _compiled(torch_module, module, x),
     }
+
+
+def _compiled(theirs, ours, x, **kwargs):
+    fns = []
+    for fn in (theirs, ours):
+        compiled = torch.compile(fn, **kwargs)
+        for _ in range(3):  # compiled, then (reduce-overhead) recorded as a CUDA graph
+            compiled(x)
+        fns.append(lambda compiled=compiled: compiled(x))
+    return tuple(fns)
 
 
 def compare(rounds=7, calls=2000):
