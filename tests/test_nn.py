@@ -174,3 +174,21 @@ def test_patched_model_scripts_and_traces(device):
     traced = torch.jit.trace(model, (x.clone(),), check_trace=False)
     torch.testing.assert_close(traced(x.clone()), want, rtol=1e-6, atol=1e-6)
     assert any(n.kind().startswith("fastelu::elu") for n in traced.inlined_graph.nodes())
+
+
+def test_patched_model_exports_and_compiles_ahead_of_time(device, tmp_path):
+    # torch.export keeps fastelu's ops in the exported program, strict or not; the program saves,
+    # loads, and compiles ahead of time with AOTInductor (through the same lowerings).
+    model = _model().to(device)
+    x = randn((6, 4), torch.float32, device)
+    want = model(x.clone())
+    elu_op.patch(model)
+    for strict in (False, True):
+        program = torch.export.export(model, (x.clone(),), strict=strict)
+        assert any("fastelu.elu" in str(n.target) for n in program.graph.nodes)
+        torch.testing.assert_close(program.module()(x.clone()), want, rtol=1e-6, atol=1e-6)
+    torch.export.save(program, tmp_path / "model.pt2")
+    torch.testing.assert_close(torch.export.load(tmp_path / "model.pt2").module()(x.clone()), want,
+                               rtol=1e-6, atol=1e-6)
+    package = torch._inductor.aoti_compile_and_package(program, package_path=str(tmp_path / "aoti.pt2"))
+    torch.testing.assert_close(torch._inductor.aoti_load_package(package)(x.clone()), want, rtol=1e-5, atol=1e-6)
