@@ -3,6 +3,7 @@
 #   tests    info, check, a soak run and the whole test suite on the GPU
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
+#   picks    inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
 #   shapes   shape_sweep.py and register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
@@ -34,6 +35,7 @@ for part in "${@:-tests}"; do
     compile)
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
+    picks) python3 benchmarks/inductor_picks.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -10 ;;
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
     shapes)
       for script in shape_sweep register_sweep; do
