@@ -15,9 +15,9 @@ import tempfile
 import torch
 import torch.nn.functional as F
 import triton
-from common import middle_mean, results_dir, save
+from bench_compile import time_all
+from common import results_dir, save
 from torch._inductor import codecache, utils
-from triton.testing import do_bench
 
 import elu_op
 
@@ -63,18 +63,14 @@ def row(exp, compiles, rounds):
     picks = {route: collections.Counter() for route in ACTS}
     fns = {"copy_": lambda: y.copy_(x)}
     for route, act in ACTS.items():
-        for i in range(compiles):
+        for _ in range(compiles):
             source, pick = compile_fresh(act, x)
             picks[route][pick] += 1
         kernel = as_jit(source)
         for xblock, warps in CANDIDATES:
             fns[route, xblock, warps] = (lambda k=kernel, b=xblock, w=warps: k[(n // b,)](x, y, n, XBLOCK=b,
                                                                                         num_warps=w))
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            times[k].append(do_bench(fn, warmup=10, rep=50, return_mode="median"))
-    us = {k: middle_mean(v) * 1000 for k, v in times.items()}
+    us = {k: t * 1000 for k, t in time_all(fns, rounds).items()}
     cells = [f"{us['copy_']:.1f}"] + [f"{us[r, b, w]:.1f} ({100 * us['copy_'] / us[r, b, w]:.0f}%)"
                                      for r in ACTS for b, w in CANDIDATES]
     cells += [", ".join(f"{b}/{w}: {c}" for (b, w), c in sorted(picks[r].items(), reverse=True)) for r in ACTS]
