@@ -190,21 +190,20 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     offs = start + tl.arange(0, BLOCK)
     # float16 results and gradients from the input, with moderate coefficients (positive ones for
     # the forward), take the cheaper math (coefficients.NORMAL); the test is on scalars, one branch
-    # for the whole program, and other dtypes do not compile that math at all.
+    # for the whole program. Elsewhere fast stays a constexpr, so other dtypes do not compile that
+    # math at all.
+    fast: tl.constexpr = False
     if not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
         if BACKWARD:
             fast = _moderate(tl.abs(negcoef)) & _moderate(tl.abs(negiptcoef))
         else:
             fast = _moderate(negcoef) & _moderate(negiptcoef) & (poscoef > 0)
-        if fast:
-            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
-                        IS_RESULT, True)
-        else:
-            _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
-                        IS_RESULT, False)
+    if fast:
+        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
+                    True)
     else:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD,
-                    IS_RESULT, False)
+        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
+                    False)
 
 
 @triton.jit
