@@ -1,6 +1,9 @@
 """Modules, patch/unpatch and the aten switch."""
 import pickle
+import subprocess
+import sys
 
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import needs_cuda, randn
@@ -176,12 +179,30 @@ def test_patched_model_scripts_and_traces(device):
     assert any(n.kind().startswith("fastelu::elu") for n in traced.inlined_graph.nodes())
 
 
+# AOTInductor in a fresh process: a crash while loading its package must not take the test run down.
+_AOTI = """
+import sys, torch, elu_op
+program = torch.export.load(sys.argv[1])
+x, want = torch.load(sys.argv[2])
+package = torch._inductor.aoti_compile_and_package(program, package_path=sys.argv[3])
+torch.testing.assert_close(torch._inductor.aoti_load_package(package)(x), want, rtol=1e-5, atol=1e-6)
+"""
+
+
+def _aoti(program, x, want, path):
+    torch.export.save(program, path / "program.pt2")
+    torch.save((x, want), path / "io.pt")
+    return subprocess.run([sys.executable, "-c", _AOTI, str(path / "program.pt2"), str(path / "io.pt"),
+                           str(path / "aoti.pt2")], capture_output=True, text=True, timeout=600)
+
+
 def test_patched_model_exports_and_compiles_ahead_of_time(device, tmp_path):
     # torch.export keeps fastelu's ops in the exported program, strict or not; the program saves,
     # loads, and compiles ahead of time with AOTInductor (through the same lowerings).
     model = _model().to(device)
     x = randn((6, 4), torch.float32, device)
     want = model(x.clone())
+    stock = torch.export.export(model, (x.clone(),))
     elu_op.patch(model)
     for strict in (False, True):
         program = torch.export.export(model, (x.clone(),), strict=strict)
@@ -190,5 +211,11 @@ def test_patched_model_exports_and_compiles_ahead_of_time(device, tmp_path):
     torch.export.save(program, tmp_path / "model.pt2")
     torch.testing.assert_close(torch.export.load(tmp_path / "model.pt2").module()(x.clone()), want,
                                rtol=1e-6, atol=1e-6)
-    package = torch._inductor.aoti_compile_and_package(program, package_path=str(tmp_path / "aoti.pt2"))
-    torch.testing.assert_close(torch._inductor.aoti_load_package(package)(x.clone()), want, rtol=1e-5, atol=1e-6)
+    run = _aoti(program, x, want, tmp_path)
+    if run.returncode < 0:  # killed by a signal: is AOTInductor broken here for a model without fastelu too?
+        (tmp_path / "stock").mkdir()
+        control = _aoti(stock, x, want, tmp_path / "stock")
+        if control.returncode < 0:
+            pytest.skip(f"AOTInductor's package loader crashes here on a stock model too (signal "
+                        f"{-control.returncode}, torch {torch.__version__})")
+    assert run.returncode == 0, run.stderr[-3000:]
