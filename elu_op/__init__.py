@@ -4,10 +4,10 @@ Importing registers torch.ops.fastelu.elu, elu_ and elu_backward, and the first 
 given torch compiles their C++ part (build.py).
 """
 from . import ops
-from .functional import celu, elu, selu
+from .functional import celu, celu_, elu, elu_, selu, selu_
 from .aten_override import disable, enable, enabled, is_enabled
 from .nn import FastCELU, FastELU, FastSELU, patch, unpatch
 
-__all__ = ["ops", "elu", "selu", "celu", "FastELU", "FastSELU", "FastCELU", "patch", "unpatch",
-           "enable", "disable", "enabled", "is_enabled"]
+__all__ = ["ops", "elu", "selu", "celu", "elu_", "selu_", "celu_", "FastELU", "FastSELU", "FastCELU", "patch",
+           "unpatch", "enable", "disable", "enabled", "is_enabled"]
 __version__ = "0.1.0"

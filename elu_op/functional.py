@@ -1,4 +1,5 @@
-"""Python functions mirroring torch.nn.functional.elu, selu and celu, backed by fastelu's ops."""
+"""Python functions mirroring torch.nn.functional's elu, selu and celu (and elu_, selu_, celu_), backed
+by fastelu's ops."""
 import numbers
 
 import torch
@@ -57,15 +58,37 @@ def elu(input, alpha=1.0, inplace=False):
     return _apply(input, _check("elu", input, alpha), 1.0, 1.0, inplace)
 
 
+def elu_(input, alpha=1.0):
+    """Like torch.nn.functional.elu_: elu in place, returning input."""
+    return _apply(input, _check("elu_", input, alpha), 1.0, 1.0, True)
+
+
 def selu(input, inplace=False):
     """Like torch.nn.functional.selu: scale * elu(x, alpha) with the self-normalising constants."""
     _check("selu", input)
     return _apply(input, SELU_ALPHA, SELU_SCALE, 1.0, inplace)
 
 
-def celu(input, alpha=1.0, inplace=False):
-    """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
-    alpha = _check("celu", input, alpha)
+def selu_(input):
+    """Like torch.nn.functional.selu_: selu in place, returning input."""
+    _check("selu_", input)
+    return _apply(input, SELU_ALPHA, SELU_SCALE, 1.0, True)
+
+
+def _celu_alpha(fn, input, alpha):
+    alpha = _check(fn, input, alpha)
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")  # torch.nn.functional.celu's
+    return alpha
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
+    alpha = _celu_alpha("celu", input, alpha)
     return _apply(input, alpha, 1.0, 1.0 / alpha, inplace)
+
+
+def celu_(input, alpha=1.0):
+    """Like torch.nn.functional.celu_: celu in place, returning input."""
+    alpha = _celu_alpha("celu_", input, alpha)
+    return _apply(input, alpha, 1.0, 1.0 / alpha, True)

@@ -1,4 +1,6 @@
 """The operators as PyTorch sees them: opcheck, autograd, errors, torch.compile."""
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -51,6 +53,28 @@ def test_gradients_match_pytorch(device):
         a, = torch.autograd.grad(ours(x), x, g)
         b, = torch.autograd.grad(theirs(x), x, g)
         torch.testing.assert_close(a, b, rtol=2e-6, atol=1e-7)
+
+
+def test_inplace_functions_mirror_torch(device):
+    # elu_, selu_, celu_ as torch.nn.functional's: the input changed and returned, the same
+    # gradients through a non-leaf, the same errors under their own names
+    x = randn((6, 5), torch.float32, device)[:, ::2]
+    g = randn((6, 3), torch.float32, device)
+    for ours, theirs, args, bad_calls in ((elu_op.elu_, F.elu_, (0.7,), (([1.0],), (x, "1"))),
+                                          (elu_op.selu_, F.selu_, (), (([1.0],),)),
+                                          (elu_op.celu_, F.celu_, (0.4,), (([1.0],), (x, "1"), (x, 0.0)))):
+        a, b = x.clone(), x.clone()
+        assert ours(a, *args) is a
+        torch.testing.assert_close(a, theirs(b, *args), rtol=2e-6, atol=1e-7)
+        leaf = x.clone().requires_grad_()
+        got, = torch.autograd.grad(ours(leaf * 1, *args), leaf, g)
+        want, = torch.autograd.grad(theirs(leaf * 1, *args), leaf, g)
+        torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-7)
+        for bad in bad_calls:
+            with pytest.raises(Exception) as error:
+                theirs(*bad)
+            with pytest.raises(error.type, match=re.escape(str(error.value))):
+                ours(*bad)
 
 
 def test_inplace_bumps_version_and_saved_tensor_check(device):
