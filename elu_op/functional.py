@@ -4,6 +4,7 @@ import numbers
 
 import torch
 from torch import Tensor
+from torch.jit import is_scripting
 
 from .lowering import failed as _lowerings_failed
 from .ops import _C
@@ -53,42 +54,68 @@ def _apply(input, alpha, scale, input_scale, inplace):
     return input if inplace else out
 
 
-def elu(input, alpha=1.0, inplace=False):
+# Each function opens with a branch for TorchScript, which compiles only that branch (it cannot
+# compile the checks below it) and calls the ops as it calls any registered op.
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Like torch.nn.functional.elu: x where x > 0, else alpha * (exp(x) - 1)."""
+    if is_scripting():
+        return _scripted(input, alpha, 1.0, 1.0, inplace)
     return _apply(input, _check("elu", input, alpha), 1.0, 1.0, inplace)
 
 
-def elu_(input, alpha=1.0):
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     """Like torch.nn.functional.elu_: elu in place, returning input."""
+    if is_scripting():
+        return _scripted(input, alpha, 1.0, 1.0, True)
     return _apply(input, _check("elu_", input, alpha), 1.0, 1.0, True)
 
 
-def selu(input, inplace=False):
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Like torch.nn.functional.selu: scale * elu(x, alpha) with the self-normalising constants."""
+    if is_scripting():
+        return _selu_scripted(input, inplace)
     _check("selu", input)
     return _apply(input, SELU_ALPHA, SELU_SCALE, 1.0, inplace)
 
 
-def selu_(input):
+def selu_(input: Tensor) -> Tensor:
     """Like torch.nn.functional.selu_: selu in place, returning input."""
+    if is_scripting():
+        return _selu_scripted(input, True)
     _check("selu_", input)
     return _apply(input, SELU_ALPHA, SELU_SCALE, 1.0, True)
 
 
-def _celu_alpha(fn, input, alpha):
-    alpha = _check(fn, input, alpha)
-    if alpha == 0:
-        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")  # torch.nn.functional.celu's
-    return alpha
-
-
-def celu(input, alpha=1.0, inplace=False):
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Like torch.nn.functional.celu: x where x > 0, else alpha * (exp(x / alpha) - 1)."""
-    alpha = _celu_alpha("celu", input, alpha)
+    if is_scripting():
+        return _celu(input, alpha, inplace)
+    return _celu(input, _check("celu", input, alpha), inplace)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """Like torch.nn.functional.celu_: celu in place, returning input."""
+    if is_scripting():
+        return _celu(input, alpha, True)
+    return _celu(input, _check("celu_", input, alpha), True)
+
+
+def _celu(input: Tensor, alpha: float, inplace: bool) -> Tensor:
+    if alpha == 0:  # aten's celu raises PyTorch's own error, eager or scripted
+        return torch.celu(input, alpha)
+    if is_scripting():
+        return _scripted(input, alpha, 1.0, 1.0 / alpha, inplace)
     return _apply(input, alpha, 1.0, 1.0 / alpha, inplace)
 
 
-def celu_(input, alpha=1.0):
-    """Like torch.nn.functional.celu_: celu in place, returning input."""
-    alpha = _celu_alpha("celu_", input, alpha)
-    return _apply(input, alpha, 1.0, 1.0 / alpha, True)
+def _scripted(input: Tensor, alpha: float, scale: float, input_scale: float, inplace: bool) -> Tensor:
+    if inplace:
+        torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
+        return input
+    return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
+
+
+def _selu_scripted(input: Tensor, inplace: bool, alpha: float = SELU_ALPHA, scale: float = SELU_SCALE) -> Tensor:
+    # TorchScript reads no float globals, but takes them as defaults
+    return _scripted(input, alpha, scale, 1.0, inplace)

@@ -1,12 +1,9 @@
 """Model integration: drop-in modules, and patch/unpatch of a model."""
 import torch
-from torch.jit import is_scripting
 
-from . import functional
 # The functions themselves, not functional's attributes: under torch.compile, reaching the module
 # through a second name costs every call of the compiled model a Python guard (that both names are
-# still the same module). TorchScript, which reads no plain float globals, takes the constants
-# from the module.
+# still the same module). They also serve TorchScript (each has its scripted branch).
 from .functional import celu, elu, selu
 
 
@@ -14,8 +11,6 @@ class FastELU(torch.nn.ELU):
     """torch.nn.ELU computed by fastelu. Same arguments, repr and (empty) state_dict."""
 
     def forward(self, input):
-        if is_scripting():
-            return _scripted(input, self.alpha, 1.0, 1.0, self.inplace)
         return elu(input, self.alpha, self.inplace)
 
 
@@ -23,8 +18,6 @@ class FastSELU(torch.nn.SELU):
     """torch.nn.SELU computed by fastelu."""
 
     def forward(self, input):
-        if is_scripting():
-            return _scripted(input, functional.SELU_ALPHA, functional.SELU_SCALE, 1.0, self.inplace)
         return selu(input, self.inplace)
 
 
@@ -32,18 +25,7 @@ class FastCELU(torch.nn.CELU):
     """torch.nn.CELU computed by fastelu."""
 
     def forward(self, input):
-        if is_scripting():
-            return _scripted(input, self.alpha, 1.0, 1.0 / self.alpha, self.inplace)
         return celu(input, self.alpha, self.inplace)
-
-
-def _scripted(input: torch.Tensor, alpha: float, scale: float, input_scale: float, inplace: bool) -> torch.Tensor:
-    # What the modules run under torch.jit.script, which compiles this and not the Python API:
-    # the ops themselves, which TorchScript calls like any registered op.
-    if inplace:
-        torch.ops.fastelu.elu_(input, alpha, scale, input_scale)
-        return input
-    return torch.ops.fastelu.elu(input, alpha, scale, input_scale)
 
 
 # Exact types only: a user's own subclass of nn.ELU may do more than ELU.

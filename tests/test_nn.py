@@ -179,6 +179,34 @@ def test_patched_model_scripts_and_traces(device):
     assert any(n.kind().startswith("fastelu::elu") for n in traced.inlined_graph.nodes())
 
 
+class _Functions(torch.nn.Module):
+    def forward(self, x):
+        y = elu_op.elu(x, 0.5) + elu_op.selu(x) + elu_op.celu(x, 0.3) + elu_op.elu(x * 1, 0.2, True)
+        return y + elu_op.elu_(x * 1, 0.7) + elu_op.selu_(x * 1) + elu_op.celu_(x * 1, 2.0)
+
+
+def test_functions_script_as_torch_nn_functional_does(device):
+    x = randn((6, 4), torch.float32, device)
+    want = _Functions()(x)
+    scripted = torch.jit.script(_Functions())
+
+    def kinds(block):  # the nodes, and those in their blocks (the branches of an if)
+        for node in block.nodes():
+            yield node.kind()
+            for inner in node.blocks():
+                yield from kinds(inner)
+    assert {"fastelu::elu", "fastelu::elu_"} <= set(kinds(scripted.inlined_graph))
+    # (aten's celu stands in the branch for alpha 0 only, which raises PyTorch's error)
+    assert not any(k.startswith("aten::elu") for k in kinds(scripted.inlined_graph))
+    torch.testing.assert_close(scripted(x), want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError, match="alpha cannot be 0 for CELU"):
+        torch.jit.script(_celu_alpha_zero)(x)
+
+
+def _celu_alpha_zero(x: torch.Tensor) -> torch.Tensor:
+    return elu_op.celu(x, 0.0)
+
+
 # AOTInductor in a fresh process: a crash while loading its package must not take the test run down.
 _AOTI = """
 import sys, torch, elu_op
