@@ -24,6 +24,7 @@ How much math a result needs depends on the dtype it is rounded to:
 - NORMAL, float16 only, where alpha*scale and input_scale lie within 2**+-MODERATE (and for the
   forward are positive, as is scale): the guards for extreme values are left out where they cannot
   change a float16 result, and the tests on every float16 input (tests/test_exhaustive.py) hold.
+  The launch decides, once a call (csrc/fastelu.cpp's normal_math, which the lowering asks too).
   Four to five fewer instructions an element than SHORT, on kernels that are compute-bound on the
   fastest memory (benchmarks/instruction_count.py).
   - Gradients from the input: SHORT's exp with 2**k in one factor rather than two (the guard for
@@ -67,12 +68,3 @@ TINY = 2.0**-100
 # Result modes of the math, chosen by the result's dtype (and for NORMAL, the coefficients).
 FULL, SHORT, EXP2, NORMAL = 0, 1, 2, 3
 
-
-def normal(dtype_is_float16, backward, poscoef, negcoef, negiptcoef):
-    """Whether a float16 result (backward: gradient from the input) may take NORMAL (see above),
-    the coefficients rounded to float32 as the kernel has them."""
-    if not dtype_is_float16:
-        return False
-    if backward:
-        return all(2.0**-MODERATE <= abs(c) <= 2.0**MODERATE for c in (negcoef, negiptcoef))
-    return poscoef > 0 and all(2.0**-MODERATE <= c <= 2.0**MODERATE for c in (negcoef, negiptcoef))

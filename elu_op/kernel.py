@@ -22,7 +22,6 @@ _EXPM1_LO_F64, _EXPM1_HI_F64 = tl.constexpr(C.EXPM1_LO_F64), tl.constexpr(C.EXPM
 _EXP_LO_F32, _EXP_HI_F32 = tl.constexpr(C.EXP_LO_F32), tl.constexpr(C.EXP_HI_F32)
 _EXP_LO_F64, _EXP_HI_F64 = tl.constexpr(C.EXP_LO_F64), tl.constexpr(C.EXP_HI_F64)
 _EXP_NORMAL_LO, _EXP_NORMAL_HI = tl.constexpr(C.EXP_NORMAL_LO), tl.constexpr(C.EXP_NORMAL_HI)
-_MODERATE_LO, _MODERATE_HI = tl.constexpr(2.0**-C.MODERATE), tl.constexpr(2.0**C.MODERATE)
 _TINY = tl.constexpr(C.TINY)
 FULL, SHORT, EXP2, NORMAL = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.constexpr(C.EXP2), tl.constexpr(C.NORMAL)
 
@@ -163,12 +162,15 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 
 @triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
-               BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
+               BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
+               NORMAL_EXP: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
     forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
-    that float64 tensors lose nothing.
+    that float64 tensors lose nothing. NORMAL_EXP: float16's cheaper math (coefficients.NORMAL),
+    which the launch allows for moderate coefficients (csrc/fastelu.cpp's normal_math): decided
+    there, once a launch, so that every program runs one path with no test of its own.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -188,32 +190,6 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         pid = pid.to(tl.int64)
     start = pid * BLOCK
     offs = start + tl.arange(0, BLOCK)
-    # float16 results and gradients from the input, with moderate coefficients (positive ones for
-    # the forward), take the cheaper math (coefficients.NORMAL); the test is on scalars, one branch
-    # for the whole program. Elsewhere fast stays a constexpr, so other dtypes do not compile that
-    # math at all.
-    fast: tl.constexpr = False
-    if not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
-        if BACKWARD:
-            fast = _moderate(tl.abs(negcoef)) & _moderate(tl.abs(negiptcoef))
-        else:
-            fast = _moderate(negcoef) & _moderate(negiptcoef) & (poscoef > 0)
-    if fast:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
-                    True)
-    else:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
-                    False)
-
-
-@triton.jit
-def _moderate(c):
-    return (c >= _MODERATE_LO) & (c <= _MODERATE_HI)
-
-
-@triton.jit
-def _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK: tl.constexpr,
-                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
     if start + BLOCK <= n:
         _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP)

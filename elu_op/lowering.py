@@ -114,12 +114,17 @@ def _mode(dtype, backward):
     return C.EXP2 if dtype == torch.bfloat16 else C.SHORT if dtype == torch.float16 else C.FULL
 
 
-def _coefs(dtype, alpha, scale, input_scale):
-    """(compute dtype, poscoef, negcoef, negiptcoef) as the kernel forms them (aten's opmath)."""
-    from .ops import _C  # where the launches take negcoef from too
+def _coefs(dtype, backward, is_result, alpha, scale, input_scale):
+    """(compute dtype, poscoef, negcoef, negiptcoef, mode) as the kernel's launch forms them (aten's
+    opmath; the C++ also decides float16's NORMAL math)."""
+    from .ops import _C  # where the launches take them from too
+    if _C.normal(dtype == torch.float16, backward, is_result, alpha, scale, input_scale):
+        mode = C.NORMAL
+    else:
+        mode = _mode(dtype, backward)
     if dtype == torch.float64:
-        return torch.float64, scale, _C.negcoef(alpha, scale, True), input_scale
-    return torch.float32, _float32(scale), _C.negcoef(alpha, scale, False), _float32(input_scale)
+        return torch.float64, scale, _C.negcoef(alpha, scale, True), input_scale, mode
+    return torch.float32, _float32(scale), _C.negcoef(alpha, scale, False), _float32(input_scale), mode
 
 
 def _float32(v):
@@ -131,8 +136,7 @@ def _float32(v):
 
 def _elu_fn(dtype, alpha, scale, input_scale):
     from torch._inductor.virtualized import ops
-    ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
-    mode = C.NORMAL if C.normal(dtype == torch.float16, False, pos, neg, ipt) else _mode(dtype, backward=False)
+    ct, pos, neg, ipt, mode = _coefs(dtype, False, False, alpha, scale, input_scale)
     expm1, scaled_expm1, _ = _math(ops, ct)
 
     def fn(x):
@@ -149,8 +153,7 @@ def _elu_fn(dtype, alpha, scale, input_scale):
 
 def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
     from torch._inductor.virtualized import ops
-    ct, pos, neg, ipt = _coefs(dtype, alpha, scale, input_scale)
-    mode = C.NORMAL if not is_result and C.normal(dtype == torch.float16, True, pos, neg, ipt) else _mode(dtype, True)
+    ct, pos, neg, ipt, mode = _coefs(dtype, True, is_result, alpha, scale, input_scale)
     exp = _math(ops, ct)[2]
 
     def fn(g, x):

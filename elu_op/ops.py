@@ -14,7 +14,7 @@ import os
 import torch
 from triton import knobs
 
-from . import build, configs, launch, lowering, sharding
+from . import build, coefficients, configs, launch, lowering, sharding
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -39,7 +39,8 @@ if _C is None:
 else:
     # The C++ asks configs.py for a device's launch table on first use, and launch.py for the
     # launches Triton's own launcher makes; it watches Triton's launch hooks for profilers.
-    _C.setup(launch, configs.table, launch.hook_lists(knobs.runtime), list(configs.BUCKETS), INTERPRET)
+    _C.setup(launch, configs.table, launch.hook_lists(knobs.runtime), list(configs.BUCKETS), coefficients.MODERATE,
+             INTERPRET)
 
     # ---- fake kernels: shapes, dtypes and strides, after the real kernels' checks ---------------
 

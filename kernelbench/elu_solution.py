@@ -28,8 +28,6 @@ _EXP_LO_F64 = tl.constexpr(-746.0)
 _EXP_HI_F64 = tl.constexpr(709.9)
 _EXP_NORMAL_LO = tl.constexpr(-87.0)
 _EXP_NORMAL_HI = tl.constexpr(88.0)
-_MODERATE_LO = tl.constexpr(9.094947017729282e-13)
-_MODERATE_HI = tl.constexpr(1099511627776.0)
 _TINY = tl.constexpr(7.888609052210118e-31)
 FULL = tl.constexpr(0)
 SHORT = tl.constexpr(1)
@@ -184,12 +182,15 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 )
 @triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
-               BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr):
+               BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
+               NORMAL_EXP: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
     forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
-    that float64 tensors lose nothing.
+    that float64 tensors lose nothing. NORMAL_EXP: float16's cheaper math (coefficients.NORMAL),
+    which the launch allows for moderate coefficients (csrc/fastelu.cpp's normal_math): decided
+    there, once a launch, so that every program runs one path with no test of its own.
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -209,32 +210,6 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         pid = pid.to(tl.int64)
     start = pid * BLOCK
     offs = start + tl.arange(0, BLOCK)
-    # float16 results and gradients from the input, with moderate coefficients (positive ones for
-    # the forward), take the cheaper math (coefficients.NORMAL); the test is on scalars, one branch
-    # for the whole program. Elsewhere fast stays a constexpr, so other dtypes do not compile that
-    # math at all.
-    fast: tl.constexpr = False
-    if not IS_RESULT and out_ptr.dtype.element_ty == tl.float16:
-        if BACKWARD:
-            fast = _moderate(tl.abs(negcoef)) & _moderate(tl.abs(negiptcoef))
-        else:
-            fast = _moderate(negcoef) & _moderate(negiptcoef) & (poscoef > 0)
-    if fast:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
-                    True)
-    else:
-        _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK, BACKWARD, IS_RESULT,
-                    False)
-
-
-@triton.jit
-def _moderate(c):
-    return (c >= _MODERATE_LO) & (c <= _MODERATE_HI)
-
-
-@triton.jit
-def _elu_blocks(out_ptr, x_ptr, g_ptr, n, start, offs, poscoef, negcoef, negiptcoef, BLOCK: tl.constexpr,
-                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
     # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
     if start + BLOCK <= n:
         _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP)
@@ -318,11 +293,12 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     hit = _compiled.get(key)
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
         kernel, block = hit
-        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64)
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64, False)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
-    # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU
-    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64)
+    # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
+    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64,
+                              NORMAL_EXP=False)
     if x.is_cuda:
         _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out

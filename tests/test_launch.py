@@ -31,8 +31,8 @@ print(type(knobs.runtime.launch_enter_hook.calls).__name__, type(knobs.runtime.l
 for arch, dtype, n_type in ((89, "*fp32", "i32"), (90, "*bf16", "i64")):
     signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
                      input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr",
-                     INT64="constexpr")
-    constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64")
+                     INT64="constexpr", NORMAL_EXP="constexpr")
+    constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False)
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
     md = compiled.metadata
@@ -57,10 +57,12 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from elu_op.kernel import elu_kernel
 signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
-                 input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr")
+                 input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr",
+                 NORMAL_EXP="constexpr")
 for backward in (False, True):
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=dict(BLOCK=256, BACKWARD=backward,
-                              IS_RESULT=False, INT64=False)), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+                              IS_RESULT=False, INT64=False, NORMAL_EXP=False)), target=GPUTarget("cuda", 90, 32),
+                              options=dict(num_warps=4))
     print(compiled.asm["ptx"])
 """
 
@@ -183,6 +185,41 @@ def test_negcoef_is_formed_as_aten_does():
     assert _C.negcoef(1e300, 1.0, False) == float("inf")
 
 
+def test_the_cpp_decides_float16s_cheaper_math(monkeypatch):
+    # coefficients.NORMAL: float16 only, not for the gradient from the result, and only where the
+    # float32-rounded alpha*scale and input_scale lie within 2**+-MODERATE (positive, and a positive
+    # scale, for the forward)
+    lo, hi = 2.0**-C.MODERATE, 2.0**C.MODERATE
+
+    def normal(alpha, scale=1.0, input_scale=1.0, backward=False, is_result=False, float16=True):
+        return _C.normal(float16, backward, is_result, alpha, scale, input_scale)
+    assert normal(1.0) and normal(1.6732632423543772, 1.0507009873554805) and normal(0.5, 1.0, 2.0)
+    assert not normal(1.0, float16=False) and not normal(1.0, backward=True, is_result=True)
+    assert normal(lo) and normal(hi) and normal(1.0, 1.0, lo) and normal(1.0, 1.0, hi)
+    assert not normal(lo / 2) and not normal(hi * 2) and not normal(1.0, 1.0, lo / 2) and not normal(1.0, 1.0, hi * 2)
+    assert normal(lo * (1 - 2.0**-30)) and normal(2.0**20, 2.0**20) and not normal(2.0**21, 2.0**20)  # float32's
+    for bad in (0.0, float("nan"), float("inf")):
+        assert not normal(bad) and not normal(1.0, 1.0, bad) and not normal(bad, backward=True)
+    # signs: the forward wants them positive, the backward takes their sizes
+    for alpha, scale, input_scale in ((-1.0, 1.0, 1.0), (1.0, -1.0, 1.0), (1.0, 1.0, -1.0), (-1.0, -1.0, 1.0)):
+        assert not normal(alpha, scale, input_scale) and normal(alpha, scale, input_scale, backward=True)
+    # ...and each launch passes its decision on
+    runs = []
+    run = launch.run
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-4]) or run(*a))
+    _C.forget()
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        x = torch.randn(64, dtype=torch.float16)
+        for alpha in (1.0, lo / 2):
+            torch.ops.fastelu.elu(x, alpha, 1.0, 1.0)
+            torch.ops.fastelu.elu_backward(x, alpha, 1.0, 1.0, False, x)
+            torch.ops.fastelu.elu_backward(x, alpha, 1.0, 1.0, True, x)
+        torch.ops.fastelu.elu(x.float(), 1.0, 1.0, 1.0)
+        assert runs == [True, True, False, False, False, False, False]
+    monkeypatch.undo()
+    _C.forget()
+
+
 def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
     options = {}
 
@@ -194,7 +231,7 @@ def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
         options.clear()
         for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             x = torch.ones(8, dtype=dtype)
-            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, 1024, 2, False)
+            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, False, 1024, 2, False)
         capped = {d for d, o in options.items() if o["maxnreg"] == 32}
         assert capped == ({torch.bfloat16} if backward else {torch.float16})
         assert all(o["maxnreg"] in (None, 32) for o in options.values())

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -110,6 +111,22 @@ double negcoef(double alpha, double scale, bool float64) {
   return to_float(static_cast<double>(to_float(alpha)) * static_cast<double>(to_float(scale)));
 }
 
+// 2**-MODERATE and 2**MODERATE (coefficients.MODERATE, set by setup). float16 results, and float16
+// gradients from the input, whose float32 coefficients lie within them (positive ones, for the
+// forward) may take the cheaper NORMAL math (coefficients.py says why it holds there). Decided here,
+// once a launch, as a constexpr of the kernel: a test in every program of the kernel cost each
+// thread some twenty instructions. The Inductor lowering asks the same function.
+double moderate_lo = 0, moderate_hi = 0;
+
+bool moderate(double c) { return c >= moderate_lo && c <= moderate_hi; }
+
+bool normal_math(bool float16, bool backward, bool is_result, const Coefs& c) {
+  if (!float16 || is_result) return false;
+  double neg = negcoef(c.alpha, c.scale, false), ipt = to_float(c.input_scale);
+  if (backward) return moderate(std::abs(neg)) && moderate(std::abs(ipt));
+  return to_float(c.scale) > 0 && moderate(neg) && moderate(ipt);
+}
+
 struct Config {
   int64_t block = 0, warps = 0;
 };
@@ -143,15 +160,18 @@ struct Key {
   bool backward, is_result;
   Config config;
   int width;
+  bool normal;  // float16's cheaper math (normal_math)
   bool operator==(const Key& o) const {
     return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
-           config.block == o.config.block && config.warps == o.config.warps && width == o.width;
+           config.block == o.config.block && config.warps == o.config.warps && width == o.width &&
+           normal == o.normal;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    return std::hash<int64_t>()(((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) << 40) ^
-                                (k.config.block << 8) ^ k.config.warps);
+    return std::hash<int64_t>()(
+        (((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) << 40) ^
+        (k.config.block << 8) ^ k.config.warps);
   }
 };
 
@@ -249,7 +269,9 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
   c10::OptionalDeviceGuard guard;
   if (device >= 0) guard.reset_device(out.device());
   if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
-  Key key{device, dtype_of(out.scalar_type()), backward, backward && is_result, config, width(n, config.block)};
+  is_result = backward && is_result;
+  Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, config.block),
+          normal_math(out.scalar_type() == at::kHalf, backward, is_result, c)};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
     std::optional<Kernel> k;
@@ -265,8 +287,8 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
   }
   py::gil_scoped_acquire gil;
   py::object handed = python->launch.attr("run")(out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale,
-                                                 c.input_scale, backward, key.is_result, config.block, config.warps,
-                                                 key.width > 0);
+                                                 c.input_scale, backward, is_result, key.normal, config.block,
+                                                 config.warps, key.width > 0);
   if (!ours) return;
   Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
   if (!handed.is_none()) {
@@ -566,10 +588,12 @@ Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output
 }
 
 void setup(py::object launch_module, py::object table, py::object hooks, std::vector<int64_t> bucket_bounds,
-           bool interpret) {
+           int moderate, bool interpret) {
   TORCH_CHECK(bucket_bounds.size() == 3, "setup: three size bucket bounds expected");
   std::lock_guard<std::mutex> lock(mutex);
   std::copy(bucket_bounds.begin(), bucket_bounds.end(), buckets.begin());
+  moderate_lo = std::ldexp(1.0, -moderate);
+  moderate_hi = std::ldexp(1.0, moderate);
   python = new Python{launch_module, table};
   for (int i = 0; i < 2; i++) {
     py::object list = hooks[py::int_(i)];
@@ -609,10 +633,15 @@ TORCH_LIBRARY_IMPL(fastelu, ADInplaceOrView, m) { m.impl("elu_", &elu_inplace_ad
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("setup", &setup,
         "Once, at import: the module launch.py, configs.table, Triton's launch-hook lists, the size buckets, "
-        "and whether CPU tensors run the kernel under Triton's interpreter.");
+        "coefficients.MODERATE, and whether CPU tensors run the kernel under Triton's interpreter.");
   m.def("forget", &forget, "Drop the launch tables and compiled kernels (after tuning changed the tables).");
   m.def("route_aten", &route_aten, "enable(): serve aten's elu, elu_ and elu_backward on CUDA tensors (or stop).");
   m.def("negcoef", &negcoef, "alpha * scale as aten forms it for a float64 tensor (True) or any other.");
+  m.def("normal", [](bool float16, bool backward, bool is_result, double alpha, double scale, double input_scale) {
+    return normal_math(float16, backward, is_result, {alpha, scale, input_scale});
+  }, "Whether a float16 kernel (float16: False for any other dtype) takes the cheaper NORMAL math.",
+        py::arg("float16"), py::arg("backward"), py::arg("is_result"), py::arg("alpha"), py::arg("scale"),
+        py::arg("input_scale"));
   m.def("plan", [](int64_t device, int64_t itemsize, int64_t n, bool backward) {
     Config c = config_for(device, backward, itemsize, n);
     return std::make_tuple(c.block, c.warps, width(n, c.block));
