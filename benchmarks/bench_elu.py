@@ -141,7 +141,7 @@ def launcher_calls(x, out, one_block=False):
     n = xs.numel()
     launch(outs, xs)
     return {"triton": lambda: elu_kernel[(triton.cdiv(n, block),)](outs, xs, xs, n, 1.0, 1.0, 1.0, block, False, False,
-                                                                    False, False, num_warps=warps,
+                                                                    False, False, True, num_warps=warps,
                                                                     enable_fp_fusion=True),
             "cpp": lambda: launch(outs, xs)}
 

@@ -43,9 +43,11 @@ for dtype, size in (("fp16", 2), ("bf16", 2), ("fp32", 4)):
     for backward in (False, True):
         signature = dict(out_ptr=f"*{dtype}", x_ptr=f"*{dtype}", g_ptr=f"*{dtype}", n="i32", negcoef="fp64",
                          scale="fp64", input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr",
-                         IS_RESULT="constexpr", INT64="constexpr", NORMAL_EXP="constexpr")
-        # float16 with ELU's coefficients takes its cheaper math, as the launch decides
-        constants = dict(BLOCK=block, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=dtype == "fp16")
+                         IS_RESULT="constexpr", INT64="constexpr", NORMAL_EXP="constexpr",
+                         UNIT_INPUT="constexpr")
+        # ELU's coefficients, with the math the launch decides for them
+        constants = dict(BLOCK=block, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=dtype == "fp16",
+                         UNIT_INPUT=True)
         # 16-byte aligned pointers, as Triton specialises for the tensors fastelu launches on
         aligned = {(i,): [["tt.divisibility", 16]] for i in range(3)}
         compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants, attrs=aligned),

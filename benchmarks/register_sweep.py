@@ -49,8 +49,8 @@ for dtype, backward in ((torch.float16, False), (torch.bfloat16, True), (torch.f
         for cap in (None, 32, 40):
             def call(b=b, w=w, cap=cap):
                 return elu_kernel[(n // b,)](out, x, g, n, 1.0, 1.0, 1.0, BLOCK=b, BACKWARD=backward, IS_RESULT=False,
-                                             INT64=False, NORMAL_EXP=dtype == torch.float16, num_warps=w,
-                                             maxnreg=cap)
+                                             INT64=False, NORMAL_EXP=dtype == torch.float16, UNIT_INPUT=True,
+                                             num_warps=w, maxnreg=cap)
             compiled = call()
             speed = gbs(call, n, streams)
             spills = f", {compiled.n_spills} spilled" if compiled.n_spills else ""

@@ -163,7 +163,7 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 @triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
-               NORMAL_EXP: tl.constexpr):
+               NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
@@ -171,6 +171,8 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     that float64 tensors lose nothing. NORMAL_EXP: float16's cheaper math (coefficients.NORMAL),
     which the launch allows for moderate coefficients (csrc/fastelu.cpp's normal_math): decided
     there, once a launch, so that every program runs one path with no test of its own.
+    UNIT_INPUT: input_scale, rounded to the compute dtype, is 1 (ELU, SELU, CELU with alpha 1),
+    decided there too (csrc/fastelu.cpp's unit_input).
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -185,6 +187,10 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         poscoef = (scale * one).to(tl.float32)
         negiptcoef = (input_scale * one).to(tl.float32)
         negcoef = (negcoef * one).to(tl.float32)
+    if UNIT_INPUT:
+        # A constant the compiler folds (x * 1 is x, NaN and -0 included): one or two products an
+        # element fewer, on kernels that are compute-bound on the fastest memory.
+        negiptcoef = tl.full([], 1.0, poscoef.dtype)
     pid = tl.program_id(0)
     if INT64:
         pid = pid.to(tl.int64)

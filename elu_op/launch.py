@@ -29,16 +29,16 @@ _EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64((?: ptr)*)")
 _warned = set()
 
 
-def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, block, warps, int64):
+def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64):
     """Launch elu_kernel through Triton over the first n elements of the flat, equally laid out
-    out, x and g (None for the forward), with float16's cheaper math if normal; return
-    handed(the compiled kernel) for CUDA tensors."""
+    out, x and g (None for the forward), with float16's cheaper math if normal and input_scale
+    taken as 1 if unit_input; return handed(the compiled kernel) for CUDA tensors."""
     registers = MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."), "backward" if backward else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
     compiled = elu_kernel[((n + block - 1) // block,)](out, x, x if g is None else g, n, negcoef, scale, input_scale,
-                                                        block, backward, is_result, int64, normal, num_warps=warps,
-                                                        maxnreg=registers, enable_fp_fusion=True)
+                                                        block, backward, is_result, int64, normal, unit_input,
+                                                        num_warps=warps, maxnreg=registers, enable_fp_fusion=True)
     return handed(compiled) if out.is_cuda else None
 
 

@@ -183,7 +183,7 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 @triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
-               NORMAL_EXP: tl.constexpr):
+               NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr):
     """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
@@ -191,6 +191,8 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     that float64 tensors lose nothing. NORMAL_EXP: float16's cheaper math (coefficients.NORMAL),
     which the launch allows for moderate coefficients (csrc/fastelu.cpp's normal_math): decided
     there, once a launch, so that every program runs one path with no test of its own.
+    UNIT_INPUT: input_scale, rounded to the compute dtype, is 1 (ELU, SELU, CELU with alpha 1),
+    decided there too (csrc/fastelu.cpp's unit_input).
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -205,6 +207,10 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         poscoef = (scale * one).to(tl.float32)
         negiptcoef = (input_scale * one).to(tl.float32)
         negcoef = (negcoef * one).to(tl.float32)
+    if UNIT_INPUT:
+        # A constant the compiler folds (x * 1 is x, NaN and -0 included): one or two products an
+        # element fewer, on kernels that are compute-bound on the fastest memory.
+        negiptcoef = tl.full([], 1.0, poscoef.dtype)
     pid = tl.program_id(0)
     if INT64:
         pid = pid.to(tl.int64)
@@ -293,12 +299,13 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     hit = _compiled.get(key)
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
         kernel, block = hit
-        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64, False)
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64, False,
+                                              True)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
     kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False)
+                              NORMAL_EXP=False, UNIT_INPUT=True)
     if x.is_cuda:
         _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out

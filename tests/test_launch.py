@@ -31,8 +31,9 @@ print(type(knobs.runtime.launch_enter_hook.calls).__name__, type(knobs.runtime.l
 for arch, dtype, n_type in ((89, "*fp32", "i32"), (90, "*bf16", "i64")):
     signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
                      input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr",
-                     INT64="constexpr", NORMAL_EXP="constexpr")
-    constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False)
+                     INT64="constexpr", NORMAL_EXP="constexpr", UNIT_INPUT="constexpr")
+    constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False,
+                     UNIT_INPUT=False)
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
     md = compiled.metadata
@@ -58,11 +59,11 @@ from triton.compiler import ASTSource
 from elu_op.kernel import elu_kernel
 signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
                  input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr",
-                 NORMAL_EXP="constexpr")
+                 NORMAL_EXP="constexpr", UNIT_INPUT="constexpr")
 for backward in (False, True):
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=dict(BLOCK=256, BACKWARD=backward,
-                              IS_RESULT=False, INT64=False, NORMAL_EXP=False)), target=GPUTarget("cuda", 90, 32),
-                              options=dict(num_warps=4))
+                              IS_RESULT=False, INT64=False, NORMAL_EXP=False, UNIT_INPUT=False)),
+                              target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     print(compiled.asm["ptx"])
 """
 
@@ -206,7 +207,7 @@ def test_the_cpp_decides_float16s_cheaper_math(monkeypatch):
     # ...and each launch passes its decision on
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-4]) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-5]) or run(*a))
     _C.forget()
     if os.environ.get("TRITON_INTERPRET") == "1":
         x = torch.randn(64, dtype=torch.float16)
@@ -220,6 +221,39 @@ def test_the_cpp_decides_float16s_cheaper_math(monkeypatch):
     _C.forget()
 
 
+def test_an_input_scale_of_one_is_taken_as_a_constant(monkeypatch):
+    # Decided by the C++ on input_scale as the kernel rounds it: float32 for every dtype but float64.
+    runs = []
+    run = launch.run
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append((a[1].dtype, a[6], a[-4])) or run(*a))
+    _C.forget()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    near = 1 + 2.0**-30  # 1 in float32, not in float64
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        x = torch.randn(64, dtype=dtype, device=device)
+        for input_scale in (1.0, near, 2.0):
+            torch.ops.fastelu.elu(x, 1.0, 1.0, input_scale)
+            torch.ops.fastelu.elu_backward(x, 1.0, 1.0, input_scale, False, x)
+    monkeypatch.undo()
+    _C.forget()
+    assert len(runs) == 18 and all(u == (s == 1.0 or (s == near and d != torch.float64)) for d, s, u in runs)
+    # ...and the constant gives the same bits as the runtime 1, for every value class
+    special = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e-40, -1e-40, -1e-8, -0.3,
+                            -20.0, -1000.0, 3.0, 65504.0, -65504.0], dtype=torch.float64)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        x = torch.cat([special.to(dtype), torch.randn(1000, dtype=dtype) * 4]).to(device)
+        g = torch.randn_like(x)
+        for backward, is_result in ((False, False), (True, False), (True, True)):
+            normal = _C.normal(dtype == torch.float16, backward, is_result, 1.3, 1.1, 1.0)
+            outs = []
+            for unit_input in (False, True):
+                out = torch.full_like(x, 7.0)
+                launch.run(out, x, g if backward else None, x.numel(), _C.negcoef(1.3, 1.1, dtype == torch.float64),
+                           1.1, 1.0, backward, is_result, normal, unit_input, 256, 4, False)
+                outs.append(out)
+            assert torch.equal(outs[0].view(-1).cpu().view(torch.uint8), outs[1].view(-1).cpu().view(torch.uint8))
+
+
 def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
     options = {}
 
@@ -231,7 +265,7 @@ def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
         options.clear()
         for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             x = torch.ones(8, dtype=dtype)
-            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, False, 1024, 2, False)
+            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, False, True, 1024, 2, False)
         capped = {d for d, o in options.items() if o["maxnreg"] == 32}
         assert capped == ({torch.bfloat16} if backward else {torch.float16})
         assert all(o["maxnreg"] in (None, 32) for o in options.values())

@@ -127,6 +127,10 @@ bool normal_math(bool float16, bool backward, bool is_result, const Coefs& c) {
   return to_float(c.scale) > 0 && moderate(neg) && moderate(ipt);
 }
 
+// Whether input_scale, rounded as the kernel rounds it, is 1: the kernel then takes it as the
+// constant 1 (UNIT_INPUT), whose products the compiler drops, the same values to the bit.
+bool unit_input(double input_scale, bool float64) { return (float64 ? input_scale : to_float(input_scale)) == 1.0; }
+
 struct Config {
   int64_t block = 0, warps = 0;
 };
@@ -161,16 +165,19 @@ struct Key {
   Config config;
   int width;
   bool normal;  // float16's cheaper math (normal_math)
+  bool unit;  // unit_input
   bool operator==(const Key& o) const {
     return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
            config.block == o.config.block && config.warps == o.config.warps && width == o.width &&
-           normal == o.normal;
+           normal == o.normal && unit == o.unit;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     return std::hash<int64_t>()(
-        (((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) << 40) ^
+        ((((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) * 2 +
+          k.unit)
+         << 40) ^
         (k.config.block << 8) ^ k.config.warps);
   }
 };
@@ -271,7 +278,8 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
   if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
   is_result = backward && is_result;
   Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, config.block),
-          normal_math(out.scalar_type() == at::kHalf, backward, is_result, c)};
+          normal_math(out.scalar_type() == at::kHalf, backward, is_result, c),
+          unit_input(c.input_scale, out.scalar_type() == at::kDouble)};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
     std::optional<Kernel> k;
@@ -286,9 +294,9 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
     if (k) ours = false;  // known, and not for the C++ to launch (or the launch failed)
   }
   py::gil_scoped_acquire gil;
-  py::object handed = python->launch.attr("run")(out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale,
-                                                 c.input_scale, backward, is_result, key.normal, config.block,
-                                                 config.warps, key.width > 0);
+  py::object handed =
+      python->launch.attr("run")(out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale,
+                                 backward, is_result, key.normal, key.unit, config.block, config.warps, key.width > 0);
   if (!ours) return;
   Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
   if (!handed.is_none()) {
