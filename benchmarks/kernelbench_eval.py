@@ -63,6 +63,15 @@ def load_kernelbench(root):
     return eval_kernel_against_ref
 
 
+def references(root):
+    """level1/31_ELU's source, by inputs: the stock torch.rand and signed torch.randn * 3."""
+    reference = (root / "KernelBench" / "level1" / "31_ELU.py").read_text()
+    stock = "torch.rand(batch_size, dim)"
+    assert stock in reference
+    return {"torch.rand (stock)": reference.replace(stock, "torch.rand(batch_size, dim, device='cuda')"),
+            "torch.randn * 3": reference.replace(stock, "torch.randn(batch_size, dim, device='cuda') * 3")}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kernelbench", type=pathlib.Path)
@@ -70,11 +79,7 @@ def main():
     ap.add_argument("--out", default=results_dir())
     args = ap.parse_args()
     evaluate = load_kernelbench(args.kernelbench)
-    reference = (args.kernelbench / "KernelBench" / "level1" / "31_ELU.py").read_text()
-    stock = "torch.rand(batch_size, dim)"
-    assert stock in reference
-    inputs = {"torch.rand (stock)": reference.replace(stock, "torch.rand(batch_size, dim, device='cuda')"),
-              "torch.randn * 3": reference.replace(stock, "torch.randn(batch_size, dim, device='cuda') * 3")}
+    inputs = references(args.kernelbench)
     candidates = {"kernelbench/elu_solution.py": (HERE.parent / "kernelbench" / "elu_solution.py").read_text(),
                   "the seed": (HERE / "seed_kernel.py").read_text() + SEED_MODEL,
                   "the package (elu_op.elu)": WRAPPED.replace("CALL", "elu_op.elu"),
