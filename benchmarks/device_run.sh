@@ -6,6 +6,7 @@
 #   picks    inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
 #   shapes   shape_sweep.py and register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
+#   grid     grid_floor.py at 2**GRID_LOG2 elements (default 24): a copy-only Triton kernel in fastelu's shapes
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
 #   kbphases  kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
@@ -42,6 +43,7 @@ for part in "${@:-tests}"; do
       for script in shape_sweep register_sweep; do
         python3 "benchmarks/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"
       done ;;
+    grid) python3 benchmarks/grid_floor.py "${GRID_LOG2:-24}" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt" ;;
     kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     kbphases) python3 benchmarks/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
     two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;

@@ -1,0 +1,55 @@
+"""What a launch shape's grid alone costs at one size: a Triton kernel that only copies (load,
+store; unmasked full blocks, as elu_kernel) beside fastelu's forward in the same BLOCK/num_warps
+and copy_, 16-bit, interleaved rounds; % of copy_ of the median of each's do_bench medians.
+
+    python benchmarks/grid_floor.py [log2 of elements, default 24] [--rounds 11]
+"""
+import argparse
+import statistics
+
+import torch
+import triton
+import triton.language as tl
+from triton.testing import do_bench
+
+from common import launch
+
+SHAPES = ((2048, 4), (1024, 4), (2048, 8), (4096, 8))
+
+
+@triton.jit
+def identity_kernel(out_ptr, x_ptr, n, BLOCK: tl.constexpr):
+    start = tl.program_id(0) * BLOCK
+    offs = start + tl.arange(0, BLOCK)
+    if start + BLOCK <= n:
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs))
+    else:
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("log2", nargs="?", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=11)
+    args = ap.parse_args()
+    n = 2**args.log2
+    print(f"2**{args.log2} elements, {args.rounds} rounds: % of copy_, identity / fastelu in each BLOCK/num_warps")
+    for dtype in (torch.bfloat16, torch.float16):
+        x = torch.randn(n, device="cuda", dtype=dtype)
+        out = torch.empty_like(x)
+        fns = {"copy": lambda: out.copy_(x)}
+        for b, w in SHAPES:
+            fns["identity", b, w] = lambda b=b, w=w: identity_kernel[(triton.cdiv(n, b),)](out, x, n, b, num_warps=w)
+            fns["elu", b, w] = lambda b=b, w=w: launch(out, x, None, b, w)
+        times = {k: [] for k in fns}
+        for _ in range(args.rounds):
+            for k, f in fns.items():
+                times[k].append(do_bench(f, warmup=10, rep=50, return_mode="median"))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        cells = " | ".join(f"{b}/{w} {100 * med['copy'] / med['identity', b, w]:.1f} / "
+                           f"{100 * med['copy'] / med['elu', b, w]:.1f}" for b, w in SHAPES)
+        print(f"| {str(dtype)[6:]} | copy {4 * n / med['copy'] / 1e6:.0f} GB/s | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
