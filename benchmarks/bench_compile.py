@@ -18,8 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import triton
-from common import DTYPES, graphed, middle_mean, results_dir, save
-from triton.testing import do_bench
+from common import DTYPES, graphed, results_dir, save, time_all
 
 import elu_op
 
@@ -44,14 +43,6 @@ def compiled_case(fn, x, backward, **compile_kwargs):
     xg = x.detach().requires_grad_()
     g = torch.randn_like(x)
     return graphed(lambda: torch.autograd.grad(compiled(xg), xg, g))
-
-
-def time_all(fns, rounds):
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            times[k].append(do_bench(fn, warmup=10, rep=50, return_mode="median"))
-    return {k: middle_mean(v) for k, v in times.items()}
 
 
 def pointwise_rows(dtypes, sizes, rounds):

@@ -1,9 +1,10 @@
-"""What the benchmark scripts share: dtypes, CUDA-graph replay, the timing summary, results files."""
+"""What the benchmark scripts share: dtypes, CUDA-graph replay, interleaved timing rounds, results files."""
 import os
 
 import torch
+from triton.testing import do_bench
 
-from elu_op.tuning import middle_mean  # noqa: F401  (the mean of the middle 60%, as tune uses it)
+from elu_op.tuning import middle_mean  # the mean of the middle 60%, as tune uses it
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -24,6 +25,15 @@ def graphed(fn):
     with torch.cuda.graph(graph):
         fn()
     return graph.replay
+
+
+def time_all(fns, rounds, summary=middle_mean):
+    """{key: summary of do_bench medians (ms)} over rounds, every fn of fns once a round in turn."""
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(do_bench(fn, warmup=10, rep=50, return_mode="median"))
+    return {k: summary(v) for k, v in times.items()}
 
 
 def result_path(out_dir, gpu, suffix):

@@ -10,9 +10,8 @@ import statistics
 import torch
 import triton
 import triton.language as tl
-from triton.testing import do_bench
 
-from common import launch
+from common import launch, time_all
 
 SHAPES = ((2048, 4), (1024, 4), (2048, 8), (4096, 8))
 
@@ -41,11 +40,7 @@ def main():
         for b, w in SHAPES:
             fns["identity", b, w] = lambda b=b, w=w: identity_kernel[(triton.cdiv(n, b),)](out, x, n, b, num_warps=w)
             fns["elu", b, w] = lambda b=b, w=w: launch(out, x, None, b, w)
-        times = {k: [] for k in fns}
-        for _ in range(args.rounds):
-            for k, f in fns.items():
-                times[k].append(do_bench(f, warmup=10, rep=50, return_mode="median"))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = time_all(fns, args.rounds, statistics.median)
         cells = " | ".join(f"{b}/{w} {100 * med['copy'] / med['identity', b, w]:.1f} / "
                            f"{100 * med['copy'] / med['elu', b, w]:.1f}" for b, w in SHAPES)
         print(f"| {str(dtype)[6:]} | copy {4 * n / med['copy'] / 1e6:.0f} GB/s | {cells} |", flush=True)

@@ -15,8 +15,7 @@ import tempfile
 import torch
 import torch.nn.functional as F
 import triton
-from bench_compile import time_all
-from common import results_dir, save
+from common import results_dir, save, time_all
 from torch._inductor import codecache, utils
 
 import elu_op
