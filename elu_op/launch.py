@@ -17,28 +17,32 @@ installed triton.
 import re
 import warnings
 
+import triton
+
 from .configs import MAX_REGISTERS
-from .kernel import elu_kernel
+from .kernel import LAYOUT, elu_kernel
 
 # One PTX kernel parameter: its type and whether it is a pointer.
 _PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
 # elu_kernel's parameters as Triton lowers them: out, x, g, n (32 or 64 bits), the three float64
-# scalars, then whatever pointers Triton appends.
-_EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64((?: ptr)*)")
+# scalars, the sixteen 64-bit sizes and strides, then whatever pointers Triton appends.
+_EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64(?: [usb]64){%d}((?: ptr)*)" % len(LAYOUT))
 
 _warned = set()
 
 
-def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64):
-    """Launch elu_kernel through Triton over the first n elements of the flat, equally laid out
-    out, x and g (None for the forward), with float16's cheaper math if normal and input_scale
-    taken as 1 if unit_input; return handed(the compiled kernel) for CUDA tensors."""
+def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,
+        layout=(0,) * len(LAYOUT), cols=0, unit=0, align=1, grid=None):
+    """Launch elu_kernel through Triton over n elements of out, x and g (None for the forward):
+    flat, equally laid out arrays where cols is 0, else the view that layout (elu_kernel's sizes
+    and strides) describes, in `grid` tiles of cols columns. With float16's cheaper math if normal,
+    and input_scale taken as 1 if unit_input. Returns handed(the compiled kernel) for CUDA tensors."""
     registers = MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."), "backward" if backward else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
-    compiled = elu_kernel[((n + block - 1) // block,)](out, x, x if g is None else g, n, negcoef, scale, input_scale,
-                                                        block, backward, is_result, int64, normal, unit_input,
-                                                        num_warps=warps, maxnreg=registers, enable_fp_fusion=True)
+    compiled = elu_kernel[(grid or triton.cdiv(n, block),)](out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block,
+                                   backward, is_result, int64, normal, unit_input, cols, unit, align, num_warps=warps,
+                                   maxnreg=registers, enable_fp_fusion=True)
     return handed(compiled) if out.is_cuda else None
 
 
@@ -64,7 +68,7 @@ def handed(compiled):
             return None  # needs what the C++ does not pass: an ordinary case, no warning
         plan = parameter_plan(compiled.asm["ptx"])
         if plan is None:
-            raise ValueError("the PTX parameters are not out, x, g, n and three float64 scalars")
+            raise ValueError("the PTX parameters are not out, x, g, n, three float64 scalars and 16 integers")
         n64, extra = plan
         return int(compiled.function), md.num_warps * 32, int(md.shared), extra, n64
     except Exception as e:  # noqa: BLE001 - any mismatch with this triton's internals

@@ -43,11 +43,13 @@ else:
              INTERPRET)
 
     # ---- fake kernels: shapes, dtypes and strides, after the real kernels' checks ---------------
+    # The outputs are laid out as aten's (TensorIterator's layout, which the C++ follows), so aten's
+    # own fake kernels give their strides.
 
     @torch.library.register_fake("fastelu::elu")
     def _elu_fake(self, alpha=1.0, scale=1.0, input_scale=1.0):
         _C.check(self, False)
-        return torch.empty_like(self)
+        return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_")
     def _elu_inplace_fake(self, alpha=1.0, scale=1.0, input_scale=1.0):
@@ -56,7 +58,7 @@ else:
     @torch.library.register_fake("fastelu::elu_backward")
     def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
         _C.check_backward(grad_output, alpha, input_scale, is_result, self_or_result)
-        return torch.empty_like(self_or_result)
+        return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
     # ---- vmap: the ops are elementwise, so a batched call is one call over the whole batch -----
 

@@ -145,11 +145,11 @@ def exp(t, MODE: tl.constexpr = FULL):
 
 
 @triton.jit
-def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
+def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, poscoef, negcoef, negiptcoef,
                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
-    x = tl.load(x_ptr + offs, mask=mask).to(poscoef.dtype)
+    x = tl.load(x_ptrs, mask=mask).to(poscoef.dtype)
     # The math the result's dtype needs (coefficients.py).
-    out_type: tl.constexpr = out_ptr.dtype.element_ty
+    out_type: tl.constexpr = out_ptrs.dtype.element_ty
     if BACKWARD:  # bfloat16 gradients keep the series: the hardware's exp2 flushes subnormal results
         mode: tl.constexpr = NORMAL if NORMAL_EXP else SHORT if out_type.primitive_bitwidth == 16 else FULL
     else:
@@ -157,7 +157,7 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
     # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
-        g = tl.load(g_ptr + offs, mask=mask).to(poscoef.dtype)
+        g = tl.load(g_ptrs, mask=mask).to(poscoef.dtype)
         if IS_RESULT:
             y = tl.where(x <= 0, g * negiptcoef * (x + negcoef), g * poscoef)
         else:
@@ -166,7 +166,22 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
         y = tl.where(x >= 0, x * poscoef, scaled_expm1(x * negiptcoef, negcoef))
     else:
         y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, mode) * negcoef)
-    tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_ptrs, y.to(out_type), mask=mask)
+
+
+@triton.jit
+def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, UNIT: tl.constexpr, ALIGN: tl.constexpr, INT64: tl.constexpr):
+    # One tensor's offsets over a tile: its rows from the three outer indices, its columns from
+    # the inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors).
+    if not INT64:
+        s0 = s0.to(tl.int32)
+        s1 = s1.to(tl.int32)
+        s2 = s2.to(tl.int32)
+        s3 = s3.to(tl.int32)
+    rows = tl.multiple_of(i0 * s0 + i1 * s1 + i2 * s2, ALIGN)
+    if UNIT:
+        return rows[:, None] + cols[None, :]
+    return rows[:, None] + (cols * s3)[None, :]
 
 
 @triton.autotune(
@@ -182,9 +197,14 @@ def _elu_block(out_ptr, x_ptr, g_ptr, offs, mask, poscoef, negcoef, negiptcoef,
 )
 @triton.jit(do_not_specialize=["n"])
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
+               size0: tl.int64, size1: tl.int64, size2: tl.int64, size3: tl.int64,
+               out_s0: tl.int64, out_s1: tl.int64, out_s2: tl.int64, out_s3: tl.int64,
+               x_s0: tl.int64, x_s1: tl.int64, x_s2: tl.int64, x_s3: tl.int64,
+               g_s0: tl.int64, g_s1: tl.int64, g_s2: tl.int64, g_s3: tl.int64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
-               NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr):
-    """out = elu(x) over n contiguous elements, or, with BACKWARD, out = elu_backward(g, x).
+               NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr,
+               COLS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr):
+    """out = elu(x) over n elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
     forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
@@ -193,6 +213,15 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     there, once a launch, so that every program runs one path with no test of its own.
     UNIT_INPUT: input_scale, rounded to the compute dtype, is 1 (ELU, SELU, CELU with alpha 1),
     decided there too (csrc/fastelu.cpp's unit_input).
+
+    The layout, decided by the launch (csrc/fastelu.cpp's collapse):
+    - COLS 0: out, x and g are flat arrays of n elements (dense, and laid out alike); the sizes
+      and strides are not read.
+    - COLS > 0: a view of up to four dimensions, size0 x size1 x size2 x size3 (the inner one),
+      each tensor with its own strides (0 for a broadcast), read and written in place, with no
+      copy. A program takes a tile of BLOCK // COLS rows by COLS columns of the inner dimension.
+      UNIT: bit 1 out, 2 x, 4 g, where that tensor's inner stride is 1. ALIGN: a number of
+      elements that divides size3 and every outer stride (for 16-byte vectors).
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -214,14 +243,49 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     pid = tl.program_id(0)
     if INT64:
         pid = pid.to(tl.int64)
-    start = pid * BLOCK
-    offs = start + tl.arange(0, BLOCK)
-    # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
-    if start + BLOCK <= n:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, None, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP)
+    if COLS == 0:
+        start = pid * BLOCK
+        offs = start + tl.arange(0, BLOCK)
+        # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
+        if start + BLOCK <= n:
+            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, None, poscoef, negcoef, negiptcoef, BACKWARD,
+                       IS_RESULT, NORMAL_EXP)
+        else:
+            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD,
+                       IS_RESULT, NORMAL_EXP)
     else:
-        _elu_block(out_ptr, x_ptr, g_ptr, offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT,
-                   NORMAL_EXP)
+        ROWS: tl.constexpr = BLOCK // COLS
+        # The tile's rows are the outer dimensions flattened: row r is (r // (size1 * size2),
+        # r // size2 % size1, r % size2).
+        n_rows = size0 * size1 * size2
+        rows_per_0 = size1 * size2
+        rows_per_1 = size2
+        inner = size3
+        if not INT64:
+            n_rows = n_rows.to(tl.int32)
+            rows_per_0 = rows_per_0.to(tl.int32)
+            rows_per_1 = rows_per_1.to(tl.int32)
+            inner = inner.to(tl.int32)
+        inner = tl.multiple_of(inner, ALIGN)
+        col_tiles = tl.cdiv(inner, COLS)
+        row_tile = pid // col_tiles
+        row0 = row_tile * ROWS
+        col0 = (pid - row_tile * col_tiles) * COLS
+        rows = row0 + tl.arange(0, ROWS)
+        cols = col0 + tl.arange(0, COLS)
+        i0 = rows // rows_per_0
+        i1 = rows % rows_per_0 // rows_per_1
+        i2 = rows % rows_per_1
+        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, UNIT & 1, ALIGN, INT64)
+        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, UNIT & 2, ALIGN, INT64)
+        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, UNIT & 4, ALIGN, INT64)
+        if row0 + ROWS <= n_rows and col0 + COLS <= inner:
+            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, None, poscoef, negcoef, negiptcoef,
+                       BACKWARD, IS_RESULT, NORMAL_EXP)
+        else:
+            mask = (rows < n_rows)[:, None] & (cols < inner)[None, :]
+            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, mask, poscoef, negcoef, negiptcoef,
+                       BACKWARD, IS_RESULT, NORMAL_EXP)
 
 
 LATENCY_S = 6.5e-07
@@ -285,6 +349,7 @@ def choose(configs, nargs):
 
 
 _compiled = {}  # compiled kernel and BLOCK, by everything the launch specialises on
+FLAT = (0,) * 16  # the kernel's sizes and strides, unread for contiguous arrays (COLS=0)
 
 
 def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -299,13 +364,13 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     hit = _compiled.get(key)
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
         kernel, block = hit
-        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, block, False, False, int64, False,
-                                              True)
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, block, False, False, int64,
+                                              False, True, 0, 0, 1)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
-    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False, UNIT_INPUT=True)
+    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, BACKWARD=False, IS_RESULT=False, INT64=int64,
+                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, UNIT=0, ALIGN=1)
     if x.is_cuda:
         _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out

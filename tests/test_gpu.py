@@ -231,3 +231,27 @@ def test_captured_in_a_cuda_graph():
         graph.replay()
         torch.testing.assert_close(y, F.elu(x, 0.7), rtol=4e-7, atol=1e-7)
         torch.testing.assert_close(gi, torch.ops.aten.elu_backward(g, 0.7, 1.0, 1.0, False, x), rtol=4e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("view", ["slice", "chunk", "broadcast", "permuted"])
+def test_a_view_is_computed_in_one_launch_with_no_copy(view):
+    # forward, backward (a sliced saved input, a dense gradient) and in place: one kernel each, and
+    # no contiguous / copy_ / clone on the way
+    base = torch.randn(64, 256, device="cuda")
+    x = {"slice": base[:, ::2], "chunk": base.chunk(2, -1)[1], "broadcast": base[:1].expand(8, -1),
+         "permuted": base.view(8, 8, 256).permute(2, 0, 1)[::2]}[view]
+    g = torch.randn(x.shape, device="cuda")
+    calls = [lambda: elu_op.elu(x), lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)]
+    if view != "broadcast":
+        calls.append(lambda: elu_op.elu(x, inplace=True))
+    for call in calls:
+        call()  # compiled first
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                torch.profiler.ProfilerActivity.CUDA]) as prof:
+            call()
+            torch.cuda.synchronize()
+        names = [e.name for e in prof.events()]
+        assert not {"aten::contiguous", "aten::copy_", "aten::clone"} & set(names), names
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        assert [e.name for e in kernels] == ["elu_kernel"], [e.name for e in kernels]

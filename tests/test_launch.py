@@ -25,15 +25,15 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton import knobs
 from elu_op import launch
-from elu_op.kernel import elu_kernel
+from elu_op.kernel import LAYOUT, elu_kernel
 # what launch.hook_lists reads: the lists of Triton's launch hooks
 print(type(knobs.runtime.launch_enter_hook.calls).__name__, type(knobs.runtime.launch_exit_hook.calls).__name__)
-for arch, dtype, n_type in ((89, "*fp32", "i32"), (90, "*bf16", "i64")):
+for arch, dtype, n_type, cols in ((89, "*fp32", "i32", 0), (90, "*bf16", "i64", 0), (90, "*fp16", "i32", 256)):
     signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
-                     input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr",
-                     INT64="constexpr", NORMAL_EXP="constexpr", UNIT_INPUT="constexpr")
+                     input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
     constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False,
-                     UNIT_INPUT=False)
+                     UNIT_INPUT=False, COLS=cols, UNIT=3, ALIGN=8)
+    signature.update(dict.fromkeys(constants, "constexpr"))
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
     md = compiled.metadata
@@ -49,21 +49,21 @@ def test_triton_internals_the_cpp_launch_relies_on():
     run = subprocess.run([sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     # n's width, then the two scratch pointers Triton appends, null here: no scratch needed
-    assert run.stdout.split("\n")[:3] == ["list list", "(False, 2) 0 0", "(True, 2) 0 0"]
+    assert run.stdout.split("\n")[:4] == ["list list", "(False, 2) 0 0", "(True, 2) 0 0", "(False, 2) 0 0"]
 
 
 _FLOAT64_PTX = """
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from elu_op.kernel import elu_kernel
+from elu_op.kernel import LAYOUT, elu_kernel
 signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
-                 input_scale="fp64", BLOCK="constexpr", BACKWARD="constexpr", IS_RESULT="constexpr", INT64="constexpr",
-                 NORMAL_EXP="constexpr", UNIT_INPUT="constexpr")
+                 input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
 for backward in (False, True):
-    compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=dict(BLOCK=256, BACKWARD=backward,
-                              IS_RESULT=False, INT64=False, NORMAL_EXP=False, UNIT_INPUT=False)),
-                              target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    constants = dict(BLOCK=256, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=False, UNIT_INPUT=False,
+                     COLS=0, UNIT=0, ALIGN=1)
+    compiled = triton.compile(ASTSource(elu_kernel, {**signature, **dict.fromkeys(constants, "constexpr")},
+                              constexprs=constants), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     print(compiled.asm["ptx"])
 """
 
@@ -88,14 +88,16 @@ def _ptx(*params):
 
 
 PTR = ".u64 .ptr .global .align 1"
+SIZES = (".u64",) * 16  # elu_kernel's sizes and strides
 
 
 def test_parameter_plan_refuses_other_parameter_lists():
-    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64")) == (False, 0)
-    # an appended integer (as a sanitizer adds), a float32 scalar, a missing pointer
-    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", PTR, ".u64")) is None
-    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f32", ".f64", ".f64")) is None
-    assert launch.parameter_plan(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64")) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", *SIZES)) == (False, 0)
+    # an appended integer (as a sanitizer adds), a float32 scalar, a missing pointer, a 32-bit stride
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", *SIZES, PTR, ".u64")) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f32", ".f64", ".f64", *SIZES)) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64", *SIZES)) is None
+    assert launch.parameter_plan(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", *SIZES[1:], ".u32")) is None
 
 
 class _Compiled:  # what a compiled kernel looks like to launch.handed
@@ -106,7 +108,7 @@ class _Compiled:  # what a compiled kernel looks like to launch.handed
 
 
 def test_handed_over_kernels_and_the_ones_kept_by_triton(recwarn):
-    params = (PTR, PTR, PTR, ".u64", ".f64", ".f64", ".f64", PTR, PTR)
+    params = (PTR, PTR, PTR, ".u64", ".f64", ".f64", ".f64", *SIZES, PTR, PTR)
     assert launch.handed(_Compiled(_ptx(*params))) == (1234, 128, 0, 2, True)
     # needs scratch memory or a cluster: Triton's launcher, as an ordinary case (no warning)
     assert launch.handed(_Compiled(_ptx(*params), global_scratch_size=64)) is None
@@ -119,7 +121,7 @@ def test_a_triton_whose_internals_differ_gets_one_warning(monkeypatch):
     odd = _Compiled(_ptx(PTR, PTR, ".u32", ".f64", ".f64", ".f64"))
     with pytest.warns(RuntimeWarning, match="Triton's own launcher makes every launch"):
         assert launch.handed(odd) is None
-    broken = _Compiled(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64"))
+    broken = _Compiled(_ptx(PTR, PTR, PTR, ".u32", ".f64", ".f64", ".f64", *SIZES))
     del broken.asm
     import warnings
     with warnings.catch_warnings():
@@ -164,7 +166,7 @@ def test_the_backward_launches_with_the_backward_table(monkeypatch):
     monkeypatch.setattr(configs, "describe", lambda index: ({"forward": table(512), "backward": table(256)}, "test"))
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-3]) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[11]) or run(*a))
     _C.forget()
     try:
         assert _C.plan(-1, 4, 1000)[:2] == (512, 2) and _C.plan(-1, 4, 1000, backward=True)[:2] == (256, 2)
@@ -207,7 +209,7 @@ def test_the_cpp_decides_float16s_cheaper_math(monkeypatch):
     # ...and each launch passes its decision on
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[-5]) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[9]) or run(*a))
     _C.forget()
     if os.environ.get("TRITON_INTERPRET") == "1":
         x = torch.randn(64, dtype=torch.float16)
@@ -225,7 +227,7 @@ def test_an_input_scale_of_one_is_taken_as_a_constant(monkeypatch):
     # Decided by the C++ on input_scale as the kernel rounds it: float32 for every dtype but float64.
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append((a[1].dtype, a[6], a[-4])) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda *a: runs.append((a[1].dtype, a[6], a[10])) or run(*a))
     _C.forget()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     near = 1 + 2.0**-30  # 1 in float32, not in float64

@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <memory>
@@ -138,9 +139,90 @@ struct Config {
 // Largest element count whose offsets (plus one block of slack) stay in int32.
 constexpr int64_t kInt32Safe = (int64_t(1) << 31) - 1;
 
-// How elu_kernel addresses n elements in blocks of `block`: 0 with int32 offsets, 1 with int64
-// offsets and a 32-bit n, 2 with a 64-bit n (Triton types an n past int32 as i64: another kernel).
-int width(int64_t n, int64_t block) { return n <= kInt32Safe - block ? 0 : n <= kInt32Safe ? 1 : 2; }
+// How elu_kernel addresses n elements in blocks of `block`, whose offsets reach `extent`: 0 with
+// int32 offsets, 1 with int64 offsets and a 32-bit n, 2 with a 64-bit n (Triton types an n past
+// int32 as i64: another kernel).
+int width(int64_t n, int64_t extent, int64_t block) {
+  return n > kInt32Safe ? 2 : std::max(n, extent) <= kInt32Safe - block ? 0 : 1;
+}
+
+// ---- layouts: one pass over any view, never a copy ------------------------------------------
+
+// elu_kernel's view: up to kDims dimensions, each tensor (out, x, g) with its own strides.
+constexpr int kDims = 4;
+
+struct Dim {
+  int64_t size;
+  std::array<int64_t, 3> strides;  // out, x, g
+};
+
+// The shape of out, x and g as TensorIterator reduces it: size-1 dimensions dropped, the rest
+// ordered by out's strides (then x's, then g's), outermost first, and neighbours merged where
+// every tensor steps over the two as over one. A dense tensor laid out as out is one dimension of
+// stride 1; a slice, a chunk, a broadcast (stride 0) or a permuted view a few.
+std::vector<Dim> collapse(const Tensor& out, const Tensor& x, const Tensor& g) {
+  std::vector<Dim> dims;
+  for (int64_t d = 0; d < out.dim(); d++)
+    if (out.size(d) != 1) dims.push_back({out.size(d), {out.stride(d), x.stride(d), g.stride(d)}});
+  std::stable_sort(dims.begin(), dims.end(), [](const Dim& a, const Dim& b) { return a.strides > b.strides; });
+  std::vector<Dim> merged;
+  for (const Dim& d : dims) {
+    if (!merged.empty()) {
+      Dim& o = merged.back();
+      bool one = true;
+      for (int i = 0; i < 3; i++) one = one && o.strides[i] == d.strides[i] * d.size;
+      if (one) {
+        o.size *= d.size;
+        o.strides = d.strides;
+        continue;
+      }
+    }
+    merged.push_back(d);
+  }
+  return merged;
+}
+
+// What elu_kernel reads of a view: its sizes and strides (elu_kernel's sixteen integers), the
+// tile's columns (0: flat arrays), which tensors step by 1 along them, and their alignment.
+struct Layout {
+  std::array<int64_t, 4 * kDims> params{};  // size0..3, then out's, x's and g's strides
+  int64_t cols = 0;
+  int unit = 0;
+  int align = 1;
+  int64_t extent = 0;  // one past the largest offset of any of the tensors
+};
+
+// dims (at most kDims of them) as elu_kernel takes them, in tiles of `block` elements.
+Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) {
+  Layout l;
+  int pad = kDims - static_cast<int>(dims.size());  // outer dimensions of size 1
+  for (int d = 0; d < kDims; d++) {
+    Dim dim = d < pad ? Dim{1, {0, 0, 0}} : dims[d - pad];
+    l.params[d] = dim.size;
+    for (int i = 0; i < 3; i++) l.params[kDims * (i + 1) + d] = dim.strides[i];
+  }
+  const Dim& inner = dims.back();
+  l.cols = 1;
+  while (l.cols < inner.size && l.cols < block) l.cols *= 2;
+  int64_t vector = 16 / itemsize;
+  bool aligned = inner.size % vector == 0;
+  std::array<int64_t, 3> extent{1, 1, 1};
+  for (const Dim& d : dims)
+    for (int i = 0; i < 3; i++) {
+      if (&d != &inner) aligned = aligned && d.strides[i] % vector == 0;
+      extent[i] += (d.size - 1) * d.strides[i];
+    }
+  for (int i = 0; i < 3; i++) l.unit |= (inner.strides[i] == 1) << i;
+  l.align = aligned ? static_cast<int>(vector) : 1;
+  l.extent = *std::max_element(extent.begin(), extent.end());
+  return l;
+}
+
+int64_t grid_of(const Layout& l, int64_t n, int64_t block) {
+  if (l.cols == 0) return (n + block - 1) / block;
+  int64_t rows = l.params[0] * l.params[1] * l.params[2], per_tile = block / l.cols;
+  return (l.params[3] + l.cols - 1) / l.cols * ((rows + per_tile - 1) / per_tile);
+}
 
 // A compiled elu_kernel the C++ launches itself. function == nullptr: one that stays with Triton's
 // launcher (it needs scratch memory, clusters, or parameters other than the ones passed below).
@@ -166,19 +248,21 @@ struct Key {
   int width;
   bool normal;  // float16's cheaper math (normal_math)
   bool unit;  // unit_input
+  int64_t cols;  // the view's (Layout): 0 for flat arrays
+  int unit_stride, align;
   bool operator==(const Key& o) const {
     return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
            config.block == o.config.block && config.warps == o.config.warps && width == o.width &&
-           normal == o.normal && unit == o.unit;
+           normal == o.normal && unit == o.unit && cols == o.cols && unit_stride == o.unit_stride &&
+           align == o.align;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    return std::hash<int64_t>()(
-        ((((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) * 2 +
-          k.unit)
-         << 40) ^
-        (k.config.block << 8) ^ k.config.warps);
+    int64_t flags = ((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) *
+                        2 + k.unit;
+    int64_t view = (k.cols * 8 + k.unit_stride) * 16 + k.align;
+    return std::hash<int64_t>()((flags << 40) ^ (view << 24) ^ (k.config.block << 8) ^ k.config.warps);
   }
 };
 
@@ -247,39 +331,63 @@ bool hooked() {
 
 bool aligned(const Tensor& t) { return !t.defined() || reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
-bool cu_launch(const Kernel& k, int64_t block, const Tensor& out, const Tensor& x, const Tensor& g, double coef,
-               const Coefs& c) {
+bool cu_launch(const Kernel& k, int64_t grid, const Tensor& out, const Tensor& x, const Tensor& g, double coef,
+               const Coefs& c, const Layout& l) {
   auto launch_kernel = cu_launch_kernel();
   if (launch_kernel == nullptr) return false;
   void* stream = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(out.device()).native_handle();
   int64_t n = out.numel();
   int32_t n_int32 = static_cast<int32_t>(n);
   uint64_t ptrs[3] = {reinterpret_cast<uintptr_t>(out.data_ptr()), reinterpret_cast<uintptr_t>(x.data_ptr()),
-                      reinterpret_cast<uintptr_t>((g.defined() ? g : x).data_ptr())};
+                      reinterpret_cast<uintptr_t>(g.data_ptr())};
   double coefs[3] = {coef, c.scale, c.input_scale};
   uint64_t null_pointer = 0;
-  void* params[7 + kMaxExtra] = {&ptrs[0], &ptrs[1], &ptrs[2], k.n64 ? (void*)&n : (void*)&n_int32,
-                                 &coefs[0], &coefs[1], &coefs[2]};
-  for (int i = 0; i < k.extra; i++) params[7 + i] = &null_pointer;
-  auto grid = static_cast<unsigned>((n + block - 1) / block);
-  return launch_kernel(k.function, grid, 1, 1, k.threads, 1, 1, k.shared, stream, params, nullptr) == 0;
+  constexpr int kFixed = 7 + 4 * kDims;
+  void* params[kFixed + kMaxExtra] = {&ptrs[0], &ptrs[1], &ptrs[2], k.n64 ? (void*)&n : (void*)&n_int32,
+                                      &coefs[0], &coefs[1], &coefs[2]};
+  for (int i = 0; i < 4 * kDims; i++) params[7 + i] = const_cast<int64_t*>(&l.params[i]);
+  for (int i = 0; i < k.extra; i++) params[kFixed + i] = &null_pointer;
+  return launch_kernel(k.function, static_cast<unsigned>(grid), 1, 1, k.threads, 1, 1, k.shared, stream, params,
+                       nullptr) == 0;
 }
 
-// Runs elu_kernel over out, x and g (undefined for the forward): dense tensors with one layout,
-// so the kernel sees flat arrays. out may be x. config: the device's table's unless given.
-void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bool is_result, Config config = {}) {
+// Runs elu_kernel over out, x and g (undefined for the forward), tensors of one shape in any
+// layouts (out may be x), in one pass: flat arrays where all three are dense and laid out alike,
+// else the view itself (collapse). config: the device's table's unless given.
+void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coefs& c, bool is_result,
+         Config config = {}) {
   int64_t n = out.numel();
   if (n == 0) return;
-  bool backward = g.defined();
+  bool backward = g_or_none.defined();
+  const Tensor& g = backward ? g_or_none : x;
+  std::vector<Dim> dims = collapse(out, x, g);
+  if (dims.size() > kDims) {  // rare: one launch for each index of the outermost dimension
+    const Dim outer = dims.front();
+    dims.erase(dims.begin());
+    std::vector<int64_t> sizes, strides[3];
+    for (const Dim& d : dims) {
+      sizes.push_back(d.size);
+      for (int i = 0; i < 3; i++) strides[i].push_back(d.strides[i]);
+    }
+    auto part = [&](const Tensor& t, int i, int64_t index) {
+      return t.as_strided(sizes, strides[i], t.storage_offset() + index * outer.strides[i]);
+    };
+    for (int64_t index = 0; index < outer.size; index++)
+      run(part(out, 0, index), part(x, 1, index), backward ? part(g, 2, index) : Tensor(), c, is_result, config);
+    return;
+  }
   double coef = negcoef(c.alpha, c.scale, out.scalar_type() == at::kDouble);
   int64_t device = out.is_cuda() ? out.get_device() : -1;
   c10::OptionalDeviceGuard guard;
   if (device >= 0) guard.reset_device(out.device());
   if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
+  bool flat = dims.size() <= 1 && (dims.empty() || dims[0].strides == std::array<int64_t, 3>{1, 1, 1});
+  Layout layout = flat ? Layout{} : layout_of(dims, config.block, out.element_size());
+  int64_t grid = grid_of(layout, n, config.block);
   is_result = backward && is_result;
-  Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, config.block),
+  Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, layout.extent, config.block),
           normal_math(out.scalar_type() == at::kHalf, backward, is_result, c),
-          unit_input(c.input_scale, out.scalar_type() == at::kDouble)};
+          unit_input(c.input_scale, out.scalar_type() == at::kDouble), layout.cols, layout.unit, layout.align};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
     std::optional<Kernel> k;
@@ -290,13 +398,14 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g, const Coefs& c, bo
     }
     // The common call ends here. A failed launch (a thread with no CUDA context yet, say) goes on
     // to Triton's launcher, which sets one up, or raises the driver's error.
-    if (k && k->function && cu_launch(*k, config.block, out, x, g, coef, c)) return;
+    if (k && k->function && cu_launch(*k, grid, out, x, g, coef, c, layout)) return;
     if (k) ours = false;  // known, and not for the C++ to launch (or the launch failed)
   }
   py::gil_scoped_acquire gil;
-  py::object handed =
-      python->launch.attr("run")(out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale,
-                                 backward, is_result, key.normal, key.unit, config.block, config.warps, key.width > 0);
+  py::object handed = python->launch.attr("run")(
+      out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale, backward, is_result, key.normal,
+      key.unit, config.block, config.warps, key.width > 0, std::vector<int64_t>(layout.params.begin(), layout.params.end()),
+      layout.cols, layout.unit, layout.align, grid);
   if (!ours) return;
   Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
   if (!handed.is_none()) {
@@ -317,41 +426,72 @@ void forget() {
 
 // ---- the ops' kernels for CUDA tensors (and CPU tensors under TRITON_INTERPRET=1) ---------------
 
-bool dense(const Tensor& t) { return t.is_non_overlapping_and_dense(); }
+// The output aten's elu and elu_backward allocate for inputs a and b (b: undefined, or a second
+// input), as TensorIterator lays it out: a's layout where the inputs share one dense layout, else
+// dense in the order of a's strides, ties and broadcast (stride 0) dimensions decided by b's
+// (TensorIteratorBase::reorder_dimensions).
+Tensor empty_like_aten(const Tensor& a, const Tensor& b) {
+  auto options = a.options();
+  if (a.is_contiguous() && (!b.defined() || b.is_contiguous())) return at::empty(a.sizes(), options);
+  if (a.is_non_overlapping_and_dense() && (!b.defined() || b.strides() == a.strides())) {
+    auto channels_last = a.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d;
+    bool both = a.dim() >= 4 && a.dim() <= 5 && a.is_contiguous(channels_last) &&
+                (!b.defined() || b.is_contiguous(channels_last));
+    return both ? at::empty(a.sizes(), options.memory_format(channels_last))
+                : at::empty_strided(a.sizes(), a.strides(), options);
+  }
+  int64_t ndim = a.dim();
+  // > 0: d1 goes inside d0; < 0: it stays outside; 0: no input says
+  auto compare = [&](int64_t d0, int64_t d1) {
+    for (const Tensor* t : {&a, &b}) {
+      if (!t->defined()) continue;
+      int64_t s0 = t->stride(d0), s1 = t->stride(d1);
+      if (s0 == 0 || s1 == 0) continue;
+      if (s0 != s1) return s0 < s1 ? -1 : 1;
+      if (a.size(d0) > a.size(d1)) return 1;
+    }
+    return 0;
+  };
+  std::vector<int64_t> perm(ndim);  // innermost first
+  for (int64_t i = 0; i < ndim; i++) perm[i] = ndim - 1 - i;
+  for (int64_t i = 1; i < ndim; i++) {  // TensorIterator's insertion sort, which takes "0" as it does
+    int64_t d1 = i;
+    for (int64_t d0 = i - 1; d0 >= 0; d0--) {
+      int c = compare(perm[d0], perm[d1]);
+      if (c > 0) {
+        std::swap(perm[d0], perm[d1]);
+        d1 = d0;
+      } else if (c < 0) {
+        break;
+      }
+    }
+  }
+  std::vector<int64_t> strides(ndim);
+  int64_t step = 1;
+  for (int64_t d : perm) {
+    strides[d] = step;
+    step *= std::max<int64_t>(a.size(d), 1);
+  }
+  return at::empty_strided(a.sizes(), strides, options);
+}
 
 Tensor elu_kernel(const Tensor& self, double alpha, double scale, double input_scale) {
   check_dtype(self, "input");
-  Tensor out = at::empty_like(self);  // keeps a dense input's layout (channels_last...) as it is
-  if (dense(self)) {
-    run(out, self, Tensor(), {alpha, scale, input_scale}, false);
-  } else {  // slices, expands: gather once, then work in place on the dense copy
-    out.copy_(self);
-    run(out, out, Tensor(), {alpha, scale, input_scale}, false);
-  }
+  Tensor out = empty_like_aten(self, Tensor());
+  run(out, self, Tensor(), {alpha, scale, input_scale}, false);
   return out;
 }
 
 void elu_inplace_kernel(Tensor& self, double alpha, double scale, double input_scale) {
-  check_inplace(self);
-  if (dense(self)) {  // dense: no two elements share memory, which is all that writing in place needs
-    run(self, self, Tensor(), {alpha, scale, input_scale}, false);
-  } else {  // slices: work on a dense copy and write it back
-    Tensor copy = self.clone();
-    run(copy, copy, Tensor(), {alpha, scale, input_scale}, false);
-    self.copy_(copy);
-  }
+  check_inplace(self);  // no two elements share memory: all that writing in place needs
+  run(self, self, Tensor(), {alpha, scale, input_scale}, false);
 }
 
 Tensor elu_backward_kernel(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
                            const Tensor& self_or_result) {
   check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
-  const Tensor& s = self_or_result;
-  Tensor out = at::empty_like(s);
-  // Both inputs in out's layout where they differ from it (rare: mixed layouts, views).
-  Tensor x = dense(s) ? s : at::empty_like(out).copy_(s);
-  Tensor g = grad_output.strides() == out.strides() && dense(grad_output) ? grad_output
-                                                                          : at::empty_like(out).copy_(grad_output);
-  run(out, x, g, {alpha, scale, input_scale}, is_result);
+  Tensor out = empty_like_aten(grad_output, self_or_result);
+  run(out, self_or_result, grad_output, {alpha, scale, input_scale}, is_result);
   return out;
 }
 
@@ -652,14 +792,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("input_scale"));
   m.def("plan", [](int64_t device, int64_t itemsize, int64_t n, bool backward) {
     Config c = config_for(device, backward, itemsize, n);
-    return std::make_tuple(c.block, c.warps, width(n, c.block));
+    return std::make_tuple(c.block, c.warps, width(n, n, c.block));
   }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).",
         py::arg("device"), py::arg("itemsize"), py::arg("n"), py::arg("backward") = false);
   // Checks for the fake kernels, which see the same errors as the real ones.
   m.def("check", [](const Tensor& self, bool inplace) { inplace ? check_inplace(self) : check_dtype(self, "input"); });
   m.def("check_backward", &check_backward);
-  // For tune and the benchmarks: a launch on dense, equally laid out tensors, in a given
-  // configuration (block 0: the table's), with no checks.
+  // For tune and the benchmarks: a launch on tensors of one shape, in a given configuration
+  // (block 0: the table's), with no checks.
   m.def("launch", [](const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, double alpha, double scale,
                      double input_scale, bool is_result, int64_t block, int64_t warps) {
     run(out, x, g ? *g : Tensor(), {alpha, scale, input_scale}, is_result, Config{block, warps});

@@ -1,0 +1,163 @@
+"""Non-dense tensors (slices, chunks, broadcasts, permuted slices) in one pass, with no copy: the
+view's own strides go to the kernel (csrc/fastelu.cpp's collapse). Values, gradients and output
+strides against PyTorch's elu; every element of a view written, and nothing beside it."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import elu_op
+from elu_op.ops import _C
+
+from conftest import RTOL, assert_close_rel, elu_ref, randn
+
+# Views as users hand them, each of a fresh base: name -> (base shape, view of the base).
+VIEWS = {
+    "every_other_column": ((48, 64), lambda b: b[:, ::2]),
+    "leading_columns": ((48, 64), lambda b: b[:, :40]),
+    "chunk_first": ((48, 64), lambda b: b.chunk(2, -1)[0]),
+    "chunk_second": ((48, 64), lambda b: b.chunk(2, -1)[1]),
+    "broadcast": ((1, 6, 8, 8), lambda b: b.expand(5, -1, -1, -1)),
+    "broadcast_inner": ((7, 1), lambda b: b.expand(7, 33)),
+    "permuted_slice": ((16, 8, 12), lambda b: b.permute(2, 0, 1)[::2]),
+    "size_one_odd_strides": ((3, 40), lambda b: b.as_strided((1, 3, 1, 13), (999, 40, 77, 3))),
+    "one_dim_stride": ((300,), lambda b: b[::3]),
+    "channels_last_slice": ((4, 6, 10, 8), lambda b: b.permute(0, 3, 1, 2)[:, 1:7, :, ::2]),
+    "five_dims": ((4, 5, 6, 7, 8), lambda b: b[::2, :, ::2, :, ::3]),
+    "six_dims": ((3, 4, 5, 6, 7, 9), lambda b: b[:, ::2, :, ::2, :, ::2]),
+    "zero_size": ((6, 8), lambda b: b[:, 2:2]),
+    "zero_size_strided": ((6, 8), lambda b: b[::2, :0]),
+    "zero_d": ((5,), lambda b: b[3]),
+    "single_element_view": ((5, 5), lambda b: b[2:3, 4:5]),
+}
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
+
+
+def strides(t):
+    """The strides that say something: none for an empty tensor, none of dims of size 1."""
+    return () if t.numel() == 0 else tuple(st for st, n in zip(t.stride(), t.shape) if n > 1)
+
+
+def view(name, dtype, device, requires_grad=False):
+    shape, make = VIEWS[name]
+    base = randn(shape, dtype, device)
+    if requires_grad:
+        base.requires_grad_()
+    return make(base)
+
+
+@pytest.mark.parametrize("name", VIEWS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_values_and_strides(device, name, dtype):
+    x = view(name, dtype, device)
+    for alpha, scale, input_scale in ((1.0, 1.0, 1.0), (0.7, 1.05, 2.0)):
+        got = torch.ops.fastelu.elu(x, alpha, scale, input_scale)
+        assert_close_rel(got, elu_ref(x, alpha, scale, input_scale), dtype)
+        assert strides(got) == strides(torch.ops.aten.elu(x, alpha, scale, input_scale))
+    # the Python API and the aten switch reach the same launch
+    assert_close_rel(elu_op.elu(x, 0.5), elu_ref(x, 0.5), dtype)
+    if x.is_cuda:
+        with elu_op.enabled():
+            assert_close_rel(F.selu(x), elu_ref(x, elu_op.functional.SELU_ALPHA, elu_op.functional.SELU_SCALE), dtype)
+
+
+def _grad_ref(g, s, alpha, is_result):
+    """float64 reference of elu_backward (s: the input, or with is_result the result)."""
+    g, s = g.double(), s.double()
+    if is_result:
+        return torch.where(s <= 0, g * (s + alpha), g)
+    return torch.where(s <= 0, g * alpha * torch.exp(s), g)
+
+
+@pytest.mark.parametrize("name", VIEWS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("grad_layout", ["dense", "same_view", "transposed"])
+def test_backward_from_a_view(device, name, dtype, grad_layout):
+    # grad_output and the saved tensor each in their own layout
+    s = view(name, dtype, device)
+    if grad_layout == "dense":
+        g = randn(s.shape, dtype, device)
+    elif grad_layout == "same_view":
+        g = view(name, dtype, device)
+    else:
+        g = randn(tuple(reversed(s.shape)), dtype, device).permute(tuple(reversed(range(s.dim()))))
+    for is_result in (False, True):
+        saved = F.elu(s.double(), 0.75).to(dtype) if is_result else s
+        got = torch.ops.fastelu.elu_backward(g, 0.75, 1.0, 1.0, is_result, saved)
+        assert_close_rel(got, _grad_ref(g, saved, 0.75, is_result), dtype, rtol=2 * RTOL[dtype])
+        assert strides(got) == strides(torch.ops.aten.elu_backward(g, 0.75, 1.0, 1.0, is_result, saved))
+
+
+@pytest.mark.parametrize("name", ["every_other_column", "chunk_second", "broadcast", "permuted_slice", "six_dims"])
+def test_first_and_second_gradients_match_pytorch(device, name):
+    torch.manual_seed(0)
+    shape, make = VIEWS[name]
+    base = randn(shape, torch.float64, device).requires_grad_()
+    ours, theirs = make(base), make(base)
+    y_ours, y_theirs = elu_op.elu(ours, 0.6), F.elu(theirs, 0.6)
+    w = torch.randn_like(y_ours)
+    (g_ours,) = torch.autograd.grad(y_ours, base, w, create_graph=True)
+    (g_theirs,) = torch.autograd.grad(y_theirs, base, w, create_graph=True)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=1e-12, atol=1e-15)
+    v = torch.randn_like(g_ours)
+    (gg_ours,) = torch.autograd.grad(g_ours, base, v)
+    (gg_theirs,) = torch.autograd.grad(g_theirs, base, v)
+    torch.testing.assert_close(gg_ours, gg_theirs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [n for n in VIEWS if n not in ("broadcast", "broadcast_inner")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("backward", [False, True])
+def test_every_element_of_a_view_written_and_nothing_beside_it(device, name, dtype, backward):
+    # The launch writes into a view of a poisoned base: every element of the view changes, every
+    # other element of the base stays poisoned. Small blocks, so that tiles end inside the view.
+    shape, make = VIEWS[name]
+    x = view(name, dtype, device)
+    g = randn(x.shape, dtype, device) if backward else None
+    base = torch.full(shape, math.nan, dtype=dtype, device=device)
+    out = make(base)
+    for block, warps in ((64, 2), (256, 4)):
+        base.fill_(math.nan)
+        _C.launch(out, x, g, 1.0, 1.0, 1.0, False, block, warps)
+        ref = _grad_ref(g, x, 1.0, False) if backward else elu_ref(x)
+        assert_close_rel(out, ref, dtype, rtol=2 * RTOL[dtype])
+        mask = torch.zeros(shape, dtype=torch.bool, device=device)
+        make(mask).fill_(True)
+        assert base[~mask].isnan().all(), (block, "a write outside the view")
+
+
+@pytest.mark.parametrize("name", [n for n in VIEWS if n not in ("broadcast", "broadcast_inner")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_in_place_on_a_view_writes_it_alone(device, name, dtype):
+    shape, make = VIEWS[name]
+    base = randn(shape, dtype, device)
+    before = base.clone()
+    x = make(base)
+    assert elu_op.elu(x, 0.9, inplace=True) is x
+    assert_close_rel(make(base), elu_ref(make(before), 0.9), dtype)
+    mask = torch.zeros(shape, dtype=torch.bool, device=device)
+    make(mask).fill_(True)
+    assert torch.equal(base[~mask], before[~mask])
+
+
+@pytest.mark.parametrize("name", ["broadcast", "broadcast_inner"])
+def test_in_place_on_overlapping_memory_is_refused(device, name):
+    x = view(name, torch.float32, device)
+    before = x.clone()
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        elu_op.elu(x, inplace=True)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        torch.ops.fastelu.elu_(x)
+    assert torch.equal(x, before)
+
+
+def test_offsets_past_int32_in_a_small_view(device):
+    # 6 elements whose offsets reach past 2**31: 64-bit offsets, whatever the element count.
+    # torch.empty does not touch the pages it is not asked to.
+    base = torch.empty(2**31 + 8, dtype=torch.float16, device=device)
+    x = base.as_strided((2, 3), (2**31, 2))
+    x.copy_(torch.tensor([[-1.0, 0.5, -3.0], [2.0, -0.25, 7.0]], dtype=torch.float16))
+    assert_close_rel(elu_op.elu(x), elu_ref(x), torch.float16)
+    elu_op.elu(x, inplace=True)
+    assert_close_rel(x, elu_ref(torch.tensor([[-1.0, 0.5, -3.0], [2.0, -0.25, 7.0]])), torch.float16)
