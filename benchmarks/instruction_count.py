@@ -21,7 +21,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from elu_op.kernel import LAYOUT, elu_kernel
+from elu_op.kernel import FLAT, LAYOUT, elu_kernel
 
 
 def _full_block_path(sass):
@@ -45,7 +45,7 @@ for dtype, size in (("fp16", 2), ("bf16", 2), ("fp32", 4)):
                          scale="fp64", input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
         # ELU's coefficients, with the math the launch decides for them, over flat arrays
         constants = dict(BLOCK=block, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=dtype == "fp16",
-                         UNIT_INPUT=True, COLS=0, UNIT=0, ALIGN=1)
+                         UNIT_INPUT=True, **FLAT)
         signature.update(dict.fromkeys(constants, "constexpr"))
         # 16-byte aligned pointers, as Triton specialises for the tensors fastelu launches on
         aligned = {(i,): [["tt.divisibility", 16]] for i in range(3)}

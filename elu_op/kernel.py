@@ -28,6 +28,9 @@ FULL, SHORT, EXP2, NORMAL = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.cons
 # elu_kernel's sizes and strides: their values change from call to call, so they are neither
 # specialised on nor let change the compiled kernel (the C++ passes them as 64-bit integers).
 LAYOUT = [f"{t}{i}" for t in ("size", "out_s", "x_s", "g_s") for i in range(4)]
+# elu_kernel over flat arrays: its sizes and strides (unread) and its layout switches.
+FLAT_LAYOUT = (0,) * len(LAYOUT)
+FLAT = dict(COLS=0, DIMS=0, UNIT=0, ALIGN=1)
 
 
 @triton.jit
@@ -165,15 +168,21 @@ def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, poscoef, negcoef, negiptcoef,
 
 
 @triton.jit
-def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, UNIT: tl.constexpr, ALIGN: tl.constexpr, INT64: tl.constexpr):
-    # One tensor's offsets over a tile: its rows from the three outer indices, its columns from
-    # the inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors).
+def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr,
+                  INT64: tl.constexpr):
+    # One tensor's offsets over a tile: its rows from the outer indices, its columns from the
+    # inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors).
     if not INT64:
         s0 = s0.to(tl.int32)
         s1 = s1.to(tl.int32)
         s2 = s2.to(tl.int32)
         s3 = s3.to(tl.int32)
-    rows = tl.multiple_of(i0 * s0 + i1 * s1 + i2 * s2, ALIGN)
+    rows = i2 * s2
+    if DIMS >= 3:
+        rows += i1 * s1
+    if DIMS == 4:
+        rows += i0 * s0
+    rows = tl.multiple_of(rows, ALIGN)
     if UNIT:
         return rows[:, None] + cols[None, :]
     return rows[:, None] + (cols * s3)[None, :]
@@ -187,7 +196,7 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
                g_s0: tl.int64, g_s1: tl.int64, g_s2: tl.int64, g_s3: tl.int64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
                NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr,
-               COLS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr):
+               COLS: tl.constexpr, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr):
     """out = elu(x) over n elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
@@ -201,9 +210,10 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     The layout, decided by the launch (csrc/fastelu.cpp's collapse):
     - COLS 0: out, x and g are flat arrays of n elements (dense, and laid out alike); the sizes
       and strides are not read.
-    - COLS > 0: a view of up to four dimensions, size0 x size1 x size2 x size3 (the inner one),
-      each tensor with its own strides (0 for a broadcast), read and written in place, with no
-      copy. A program takes a tile of BLOCK // COLS rows by COLS columns of the inner dimension.
+    - COLS > 0: a view of DIMS (1 to 4) dimensions, size0 x size1 x size2 x size3 (the inner
+      one; the first 4 - DIMS have size 1), each tensor with its own strides (0 for a broadcast),
+      read and written in place, with no copy. A program takes a tile of BLOCK // COLS rows by
+      COLS columns of the inner dimension.
       UNIT: bit 1 out, 2 x, 4 g, where that tensor's inner stride is 1. ALIGN: a number of
       elements that divides size3 and every outer stride (for 16-byte vectors).
     """
@@ -239,16 +249,14 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
                        IS_RESULT, NORMAL_EXP)
     else:
         ROWS: tl.constexpr = BLOCK // COLS
-        # The tile's rows are the outer dimensions flattened: row r is (r // (size1 * size2),
-        # r // size2 % size1, r % size2).
+        # The tile's rows are the outer dimensions flattened: row r is (r // size2 // size1,
+        # r // size2 % size1, r % size2), the dimensions of size 1 left out.
         n_rows = size0 * size1 * size2
-        rows_per_0 = size1 * size2
-        rows_per_1 = size2
         inner = size3
         if not INT64:
             n_rows = n_rows.to(tl.int32)
-            rows_per_0 = rows_per_0.to(tl.int32)
-            rows_per_1 = rows_per_1.to(tl.int32)
+            size1 = size1.to(tl.int32)
+            size2 = size2.to(tl.int32)
             inner = inner.to(tl.int32)
         inner = tl.multiple_of(inner, ALIGN)
         col_tiles = tl.cdiv(inner, COLS)
@@ -257,12 +265,18 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         col0 = (pid - row_tile * col_tiles) * COLS
         rows = row0 + tl.arange(0, ROWS)
         cols = col0 + tl.arange(0, COLS)
-        i0 = rows // rows_per_0
-        i1 = rows % rows_per_0 // rows_per_1
-        i2 = rows % rows_per_1
-        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, UNIT & 1, ALIGN, INT64)
-        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, UNIT & 2, ALIGN, INT64)
-        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, UNIT & 4, ALIGN, INT64)
+        i0 = rows  # unread below four dimensions
+        i1 = rows  # unread below three
+        i2 = rows
+        if DIMS >= 3:
+            i2 = rows % size2
+            i1 = rows // size2
+        if DIMS == 4:
+            i0 = i1 // size1
+            i1 = i1 % size1
+        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, DIMS, UNIT & 1, ALIGN, INT64)
+        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, DIMS, UNIT & 2, ALIGN, INT64)
+        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, DIMS, UNIT & 4, ALIGN, INT64)
         if row0 + ROWS <= n_rows and col0 + COLS <= inner:
             _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, None, poscoef, negcoef, negiptcoef,
                        BACKWARD, IS_RESULT, NORMAL_EXP)

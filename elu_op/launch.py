@@ -20,7 +20,7 @@ import warnings
 import triton
 
 from .configs import MAX_REGISTERS
-from .kernel import LAYOUT, elu_kernel
+from .kernel import FLAT_LAYOUT, LAYOUT, elu_kernel
 
 # One PTX kernel parameter: its type and whether it is a pointer.
 _PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
@@ -32,16 +32,18 @@ _warned = set()
 
 
 def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,
-        layout=(0,) * len(LAYOUT), cols=0, unit=0, align=1, grid=None):
+        layout=FLAT_LAYOUT, cols=0, dims=0, unit=0, align=1, grid=None):
     """Launch elu_kernel through Triton over n elements of out, x and g (None for the forward):
-    flat, equally laid out arrays where cols is 0, else the view that layout (elu_kernel's sizes
-    and strides) describes, in `grid` tiles of cols columns. With float16's cheaper math if normal,
+    flat, equally laid out arrays where cols is 0, else the view of `dims` dimensions that layout
+    (elu_kernel's sizes and strides) describes, in `grid` tiles of cols columns. With float16's cheaper math if normal,
     and input_scale taken as 1 if unit_input. Returns handed(the compiled kernel) for CUDA tensors."""
-    registers = MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."), "backward" if backward else "forward"))
+    # The register caps were measured on flat arrays, where they pay; a view's tiles keep more.
+    registers = None if cols else MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."),
+                                                     "backward" if backward else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
     compiled = elu_kernel[(grid or triton.cdiv(n, block),)](out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block,
-                                   backward, is_result, int64, normal, unit_input, cols, unit, align, num_warps=warps,
+                                   backward, is_result, int64, normal, unit_input, cols, dims, unit, align, num_warps=warps,
                                    maxnreg=registers, enable_fp_fusion=True)
     return handed(compiled) if out.is_cuda else None
 

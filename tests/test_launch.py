@@ -32,7 +32,7 @@ for arch, dtype, n_type, cols in ((89, "*fp32", "i32", 0), (90, "*bf16", "i64", 
     signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
                      input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
     constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False,
-                     UNIT_INPUT=False, COLS=cols, UNIT=3, ALIGN=8)
+                     UNIT_INPUT=False, COLS=cols, DIMS=2, UNIT=3, ALIGN=8)
     signature.update(dict.fromkeys(constants, "constexpr"))
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
@@ -56,12 +56,12 @@ _FLOAT64_PTX = """
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from elu_op.kernel import LAYOUT, elu_kernel
+from elu_op.kernel import FLAT, LAYOUT, elu_kernel
 signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
                  input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
 for backward in (False, True):
     constants = dict(BLOCK=256, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=False, UNIT_INPUT=False,
-                     COLS=0, UNIT=0, ALIGN=1)
+                     **FLAT)
     compiled = triton.compile(ASTSource(elu_kernel, {**signature, **dict.fromkeys(constants, "constexpr")},
                               constexprs=constants), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     print(compiled.asm["ptx"])

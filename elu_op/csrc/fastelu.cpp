@@ -150,6 +150,7 @@ int width(int64_t n, int64_t extent, int64_t block) {
 
 // elu_kernel's view: up to kDims dimensions, each tensor (out, x, g) with its own strides.
 constexpr int kDims = 4;
+constexpr int64_t kMinTile = 2048;
 
 struct Dim {
   int64_t size;
@@ -183,27 +184,36 @@ std::vector<Dim> collapse(const Tensor& out, const Tensor& x, const Tensor& g) {
 }
 
 // What elu_kernel reads of a view: its sizes and strides (elu_kernel's sixteen integers), the
-// tile's columns (0: flat arrays), which tensors step by 1 along them, and their alignment.
+// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns, and
+// their alignment.
 struct Layout {
   std::array<int64_t, 4 * kDims> params{};  // size0..3, then out's, x's and g's strides
+  int64_t block = 0;  // elements a tile
   int64_t cols = 0;
+  int dims = 0;
   int unit = 0;
   int align = 1;
   int64_t extent = 0;  // one past the largest offset of any of the tensors
 };
 
-// dims (at most kDims of them) as elu_kernel takes them, in tiles of `block` elements.
+// dims (at most kDims of them) as elu_kernel takes them, in tiles of `block` elements or more.
 Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) {
   Layout l;
-  int pad = kDims - static_cast<int>(dims.size());  // outer dimensions of size 1
+  l.dims = static_cast<int>(dims.size());
+  int pad = kDims - l.dims;  // outer dimensions of size 1
   for (int d = 0; d < kDims; d++) {
     Dim dim = d < pad ? Dim{1, {0, 0, 0}} : dims[d - pad];
     l.params[d] = dim.size;
     for (int i = 0; i < 3; i++) l.params[kDims * (i + 1) + d] = dim.strides[i];
   }
   const Dim& inner = dims.back();
+  for (int i = 0; i < 3; i++) l.unit |= (inner.strides[i] == 1) << i;
+  // Where every tensor loads and stores vectors, a tile's index arithmetic (a few divisions a
+  // program) is spread over at least kMinTile elements; strided columns keep the table's block,
+  // which ran faster (benchmarks/results/NVIDIA_H200_layouts.md).
+  l.block = l.unit == 7 ? std::max(block, kMinTile) : block;
   l.cols = 1;
-  while (l.cols < inner.size && l.cols < block) l.cols *= 2;
+  while (l.cols < inner.size && l.cols < l.block) l.cols *= 2;
   int64_t vector = 16 / itemsize;
   bool aligned = inner.size % vector == 0;
   std::array<int64_t, 3> extent{1, 1, 1};
@@ -212,7 +222,6 @@ Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) 
       if (&d != &inner) aligned = aligned && d.strides[i] % vector == 0;
       extent[i] += (d.size - 1) * d.strides[i];
     }
-  for (int i = 0; i < 3; i++) l.unit |= (inner.strides[i] == 1) << i;
   l.align = aligned ? static_cast<int>(vector) : 1;
   l.extent = *std::max_element(extent.begin(), extent.end());
   return l;
@@ -249,19 +258,19 @@ struct Key {
   bool normal;  // float16's cheaper math (normal_math)
   bool unit;  // unit_input
   int64_t cols;  // the view's (Layout): 0 for flat arrays
-  int unit_stride, align;
+  int dims, unit_stride, align;
   bool operator==(const Key& o) const {
     return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
            config.block == o.config.block && config.warps == o.config.warps && width == o.width &&
-           normal == o.normal && unit == o.unit && cols == o.cols && unit_stride == o.unit_stride &&
-           align == o.align;
+           normal == o.normal && unit == o.unit && cols == o.cols && dims == o.dims &&
+           unit_stride == o.unit_stride && align == o.align;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     int64_t flags = ((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) *
                         2 + k.unit;
-    int64_t view = (k.cols * 8 + k.unit_stride) * 16 + k.align;
+    int64_t view = ((k.cols * 5 + k.dims) * 8 + k.unit_stride) * 16 + k.align;
     return std::hash<int64_t>()((flags << 40) ^ (view << 24) ^ (k.config.block << 8) ^ k.config.warps);
   }
 };
@@ -383,11 +392,13 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
   bool flat = dims.size() <= 1 && (dims.empty() || dims[0].strides == std::array<int64_t, 3>{1, 1, 1});
   Layout layout = flat ? Layout{} : layout_of(dims, config.block, out.element_size());
+  if (!flat) config.block = layout.block;
   int64_t grid = grid_of(layout, n, config.block);
   is_result = backward && is_result;
   Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, layout.extent, config.block),
           normal_math(out.scalar_type() == at::kHalf, backward, is_result, c),
-          unit_input(c.input_scale, out.scalar_type() == at::kDouble), layout.cols, layout.unit, layout.align};
+          unit_input(c.input_scale, out.scalar_type() == at::kDouble), layout.cols, layout.dims, layout.unit,
+          layout.align};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
     std::optional<Kernel> k;
@@ -405,7 +416,7 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   py::object handed = python->launch.attr("run")(
       out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale, backward, is_result, key.normal,
       key.unit, config.block, config.warps, key.width > 0, std::vector<int64_t>(layout.params.begin(), layout.params.end()),
-      layout.cols, layout.unit, layout.align, grid);
+      layout.cols, layout.dims, layout.unit, layout.align, grid);
   if (!ours) return;
   Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
   if (!handed.is_none()) {
