@@ -2,6 +2,7 @@
 # Device-machine work in few calls; results land in $OUT. Each part fits one call's 10 minutes:
 #   tests    info, check, a soak run and the whole test suite on the GPU
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
+#   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   picks    inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
@@ -12,6 +13,7 @@
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
 set -uo pipefail
+shopt -s nullglob  # .whl/kb/ is there only for the kernelbench parts
 # PIP_NO_INDEX: no network there (the test that builds a wheel under pip's isolation skips).
 export PYTHONUNBUFFERED=1 FASTELU_EXAMPLES=${FASTELU_EXAMPLES:-300} FASTELU_CACHE=/tmp/fastelu-build PIP_NO_INDEX=1
 OUT=${OUT:-/tmp/out}
@@ -34,6 +36,7 @@ for part in "${@:-tests}"; do
       python3 benchmarks/bench_elu.py --quick --out "$OUT" 2>&1 | grep -v "^W1" | tail -60
       { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
         | grep -v "^tuning" | tee "$OUT/tune.txt" | tail -12 ;;
+    layouts) python3 benchmarks/bench_layouts.py --log2 "${LAYOUTS_LOG2:-27,24}" --out "$OUT" 2>&1 | grep -v "^W1" ;;
     compile)
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
