@@ -369,7 +369,13 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   if (n == 0) return;
   bool backward = g_or_none.defined();
   const Tensor& g = backward ? g_or_none : x;
-  std::vector<Dim> dims = collapse(out, x, g);
+  // Dense and laid out alike (the common call): flat arrays, with no collapse to work out.
+  bool flat = x.is_non_overlapping_and_dense() && out.strides() == x.strides() && g.strides() == x.strides();
+  std::vector<Dim> dims;
+  if (!flat) {
+    dims = collapse(out, x, g);
+    flat = dims.size() <= 1 && (dims.empty() || dims[0].strides == std::array<int64_t, 3>{1, 1, 1});
+  }
   if (dims.size() > kDims) {  // rare: one launch for each index of the outermost dimension
     const Dim outer = dims.front();
     dims.erase(dims.begin());
@@ -390,7 +396,6 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   c10::OptionalDeviceGuard guard;
   if (device >= 0) guard.reset_device(out.device());
   if (config.block == 0) config = config_for(device, backward, out.element_size(), n);
-  bool flat = dims.size() <= 1 && (dims.empty() || dims[0].strides == std::array<int64_t, 3>{1, 1, 1});
   Layout layout = flat ? Layout{} : layout_of(dims, config.block, out.element_size());
   if (!flat) config.block = layout.block;
   int64_t grid = grid_of(layout, n, config.block);
