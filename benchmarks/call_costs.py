@@ -18,7 +18,7 @@ import elu_op
 from bench_elu import launcher_calls, per_call_us
 from common import save
 from elu_op import functional
-from elu_op.ops import _C
+from elu_op.build import C as _C
 
 
 def steps():

@@ -56,10 +56,10 @@ def launch(out, x, g=None, block=0, warps=0, alpha=1.0, is_result=False):
     backward), in a given (BLOCK, num_warps) or, with block 0, the device table's. No checks, no
     allocation; out may be x."""
     import elu_op
-    elu_op.ops._C.launch(out, x, g, alpha, 1.0, 1.0, is_result, block, warps)
+    elu_op.build.C.launch(out, x, g, alpha, 1.0, 1.0, is_result, block, warps)
 
 
 def plan(x, backward=False):
     """(BLOCK, num_warps) that fastelu launches with for a tensor like x."""
     import elu_op
-    return elu_op.ops._C.plan(x.get_device(), x.element_size(), x.numel(), backward)[:2]
+    return elu_op.build.C.plan(x.get_device(), x.element_size(), x.numel(), backward)[:2]

@@ -3,7 +3,7 @@ in code you do not own, computed by fastelu; inside torch.compile, lowered to fa
 import contextlib
 import warnings
 
-from . import lowering, ops
+from . import build, lowering
 
 
 _enabled = False
@@ -16,14 +16,14 @@ def enable():
     global _enabled
     if _enabled:
         return
-    if ops._C is None:
+    if build.C is None:
         warnings.warn("fastelu: enable() changes nothing, since fastelu's C++ part could not be built (see the "
                       "warning at import); F.elu stays PyTorch's", RuntimeWarning, stacklevel=2)
         return
     lowering.route_aten(True)
     with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
         warnings.simplefilter("ignore", UserWarning)
-        ops._C.route_aten(True)
+        build.C.route_aten(True)
     _enabled = True
 
 
@@ -31,7 +31,7 @@ def disable():
     """Give aten's elu kernels back to PyTorch. Safe to call when not enabled."""
     global _enabled
     if _enabled:
-        ops._C.route_aten(False)
+        build.C.route_aten(False)
         lowering.route_aten(False)
         _enabled = False
 

@@ -17,6 +17,11 @@ import torch
 
 SOURCE = pathlib.Path(__file__).with_name("csrc") / "fastelu.cpp"
 
+# The loaded module, the one place every other file takes it from: set by load_or_warn(), which
+# ops.py calls once it has defined the ops' schemas (loading registers their kernels). None before
+# that, and where the C++ could not be built.
+C = None
+
 
 def name():
     """The module's name: one per torch version, since each is built against one."""
@@ -53,10 +58,12 @@ def load(verbose=False):
 
 
 def load_or_warn():
-    """load(), or None with one warning that says why and what to do: fastelu's ops then run
-    PyTorch's own elu, so that nothing breaks and nothing is silently wrong."""
+    """load() into C, or None with one warning that says why and what to do: fastelu's ops then
+    run PyTorch's own elu, so that nothing breaks and nothing is silently wrong."""
+    global C
     try:
-        return load()
+        C = load()
+        return C
     except Exception as e:  # no compiler, no ninja, a failed compile: the same way out
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu. It "

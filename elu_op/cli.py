@@ -10,6 +10,7 @@ import sys
 import torch
 import triton
 
+from . import build as builder
 from . import configs, functional, ops
 
 
@@ -22,10 +23,10 @@ def _device():
 def info(args):
     dev = _device()
     print(f"fastelu   python {platform.python_version()}  torch {torch.__version__}  triton {triton.__version__}")
-    if ops._C is None:
+    if builder.C is None:
         print("c++       not built (see the warning above): the ops run PyTorch's elu; python -m elu_op build retries")
     else:
-        print(f"c++       {ops._C.__file__}")
+        print(f"c++       {builder.C.__file__}")
     if dev.type == "cuda":
         p = torch.cuda.get_device_properties(dev)
         print(f"device    {p.name} (sm_{p.major}{p.minor}, {p.multi_processor_count} SMs)")
@@ -100,7 +101,6 @@ def tune(args):
 
 
 def build(args):
-    from . import build as builder
     try:
         module = builder.load(verbose=args.verbose)
     except Exception as e:  # noqa: BLE001 - say what failed, in one line, and exit 1

@@ -26,7 +26,7 @@ How much math a result needs depends on the dtype it is rounded to:
   change a float16 result, and the tests on every float16 input (tests/test_exhaustive.py) hold.
   The launch decides, once a call (csrc/fastelu.cpp's normal_math, which the lowering asks too).
   Four to five fewer instructions an element than SHORT, on kernels that are compute-bound on the
-  fastest memory (benchmarks/instruction_count.py).
+  fastest memory (benchmarks/studies/instruction_count.py).
   - Gradients from the input: SHORT's exp with 2**k in one factor rather than two (the guard for
     subnormal results), t clamped to [EXP_NORMAL_LO, EXP_NORMAL_HI]. Where the clamp acts, the
     exact gradient rounds to +-0 (below: |grad| <= 65504 times coefficients under 2**80 times

@@ -13,6 +13,8 @@ import json
 import os
 import pathlib
 
+from . import build
+
 # Bucket upper bounds (element counts, inclusive). The last bucket takes everything larger.
 BUCKETS = (2**16, 2**20, 2**24)
 ITEMSIZES = (2, 4, 8)
@@ -164,6 +166,5 @@ def table(device_index):
 
 def forget():
     """Make the C++ ask again (after tuning): it drops its tables and the kernels compiled for them."""
-    from .ops import _C
-    if _C is not None:
-        _C.forget()
+    if build.C is not None:
+        build.C.forget()

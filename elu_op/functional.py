@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 from torch.jit import is_scripting
 
+from . import ops  # noqa: F401 - defines the ops and loads their C++ (build.C)
+from .build import C as _C
 from .lowering import failed as _lowerings_failed
-from .ops import _C
 
 # The constants of torch.nn.functional.selu (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717

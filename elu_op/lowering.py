@@ -30,8 +30,8 @@ import warnings
 
 import torch
 
+from . import build, deferred
 from . import coefficients as C
-from . import deferred
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
@@ -117,14 +117,13 @@ def _mode(dtype, backward):
 def _coefs(dtype, backward, is_result, alpha, scale, input_scale):
     """(compute dtype, poscoef, negcoef, negiptcoef, mode) as the kernel's launch forms them (aten's
     opmath; the C++ also decides float16's NORMAL math)."""
-    from .ops import _C  # where the launches take them from too
-    if _C.normal(dtype == torch.float16, backward, is_result, alpha, scale, input_scale):
+    if build.C.normal(dtype == torch.float16, backward, is_result, alpha, scale, input_scale):
         mode = C.NORMAL
     else:
         mode = _mode(dtype, backward)
     if dtype == torch.float64:
-        return torch.float64, scale, _C.negcoef(alpha, scale, True), input_scale, mode
-    return torch.float32, _float32(scale), _C.negcoef(alpha, scale, False), _float32(input_scale), mode
+        return torch.float64, scale, build.C.negcoef(alpha, scale, True), input_scale, mode
+    return torch.float32, _float32(scale), build.C.negcoef(alpha, scale, False), _float32(input_scale), mode
 
 
 def _float32(v):

@@ -26,7 +26,7 @@ lib.define("elu_(Tensor(a!) self, float alpha=1.0, float scale=1.0, float input_
 lib.define("elu_backward(Tensor grad_output, float alpha, float scale, float input_scale, bool is_result, "
            "Tensor self_or_result) -> Tensor")
 
-_C = build.load_or_warn()  # registers the C++ kernels as it loads; None where it could not be built
+_C = build.load_or_warn()  # build.C: registers the C++ kernels as it loads; None where it could not be built
 
 if _C is None:
     # aten's ops behind fastelu's names: slower, never wrong (autograd and all are aten's).

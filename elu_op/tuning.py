@@ -8,8 +8,7 @@ import sys
 
 import torch
 
-from . import configs
-from .ops import _C
+from . import build, configs
 
 
 def middle_mean(values):
@@ -35,12 +34,12 @@ def tune(rounds):
                 g = torch.randn_like(x) if direction == "backward" else None
                 out = torch.empty_like(x)
                 # A do_bench median moves between calls by up to 10% at small sizes (see
-                # benchmarks/config_sweep.py): interleaved rounds spread that drift over all candidates.
+                # benchmarks/studies/config_sweep.py): interleaved rounds spread that drift over all candidates.
                 timings = {c: [] for c in configs.CANDIDATES}
                 for _ in range(rounds):
                     for block, warps in configs.CANDIDATES:
                         def call():
-                            _C.launch(out, x, g, 1.0, 1.0, 1.0, False, block, warps)
+                            build.C.launch(out, x, g, 1.0, 1.0, 1.0, False, block, warps)
                         timings[block, warps].append(do_bench(call, warmup=10, rep=40, return_mode="median"))
                         done += 1
                         if sys.stderr.isatty():

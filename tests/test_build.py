@@ -33,7 +33,7 @@ def test_wheel_is_pure_python_and_carries_the_cpp_source(tmp_path):
 def test_one_build_per_torch_version_and_source():
     path = pathlib.Path(build.directory())
     assert build.name() in path.parts and torch.__version__.split("+")[0].replace(".", "_") in build.name()
-    from elu_op.ops import _C
+    from elu_op.build import C as _C
     assert pathlib.Path(_C.__file__).parent == path
 
 

@@ -5,7 +5,7 @@ from conftest import needs_cuda
 
 import elu_op
 from elu_op import configs
-from elu_op.ops import _C
+from elu_op.build import C as _C
 
 
 @pytest.fixture

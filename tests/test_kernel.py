@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from conftest import DTYPES, assert_close_rel, elu_ref, randn
 
 import elu_op
-from elu_op.ops import _C
+from elu_op.build import C as _C
 
 SIZES = [1, 7, 1023, 4096, 2**20 + 7]
 COEFS = [(1.0, 1.0, 1.0), (elu_op.functional.SELU_ALPHA, elu_op.functional.SELU_SCALE, 1.0),

@@ -14,7 +14,7 @@ import torch
 
 from elu_op import configs, launch
 from elu_op import coefficients as C
-from elu_op.ops import _C
+from elu_op.build import C as _C
 
 
 # Compiles elu_kernel for a GPU without one (PTX and ptxas come with Triton), in a process of its

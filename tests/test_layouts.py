@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import elu_op
-from elu_op.ops import _C
+from elu_op.build import C as _C
 
 from conftest import RTOL, assert_close_rel, elu_ref, randn
 
