@@ -21,7 +21,7 @@ from triton.testing import do_bench
 import elu_op
 from common import DTYPES, graphed, launch, middle_mean, plan, result_path, results_dir, save
 from elu_op.kernel import FLAT, FLAT_LAYOUT, elu_kernel
-from seed_kernel import triton_elu as seed_elu
+from studies.seed_kernel import triton_elu as seed_elu
 
 
 def ms(fn, rep=100):

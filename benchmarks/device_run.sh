@@ -4,12 +4,12 @@
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
-#   picks    inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
+#   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
-#   shapes   shape_sweep.py and register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
-#   grid     grid_floor.py at 2**GRID_LOG2 elements (default 24): a copy-only Triton kernel in fastelu's shapes
+#   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
+#   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24): a copy-only Triton kernel in fastelu's shapes
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
-#   kbphases  kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
+#   kbphases  studies/kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
 set -uo pipefail
@@ -40,15 +40,15 @@ for part in "${@:-tests}"; do
     compile)
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
-    picks) python3 benchmarks/inductor_picks.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -10 ;;
+    picks) python3 benchmarks/studies/inductor_picks.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -10 ;;
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
     shapes)
       for script in shape_sweep register_sweep; do
-        python3 "benchmarks/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"
+        python3 "benchmarks/studies/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"
       done ;;
-    grid) python3 benchmarks/grid_floor.py "${GRID_LOG2:-24}" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt" ;;
+    grid) python3 benchmarks/studies/grid_floor.py "${GRID_LOG2:-24}" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt" ;;
     kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
-    kbphases) python3 benchmarks/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
+    kbphases) python3 benchmarks/studies/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
     two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;
     *) echo "unknown part: $part"; exit 2 ;;
   esac

@@ -81,7 +81,7 @@ def main():
     evaluate = load_kernelbench(args.kernelbench)
     inputs = references(args.kernelbench)
     candidates = {"kernelbench/elu_solution.py": (HERE.parent / "kernelbench" / "elu_solution.py").read_text(),
-                  "the seed": (HERE / "seed_kernel.py").read_text() + SEED_MODEL,
+                  "the seed": (HERE / "studies" / "seed_kernel.py").read_text() + SEED_MODEL,
                   "the package (elu_op.elu)": WRAPPED.replace("CALL", "elu_op.elu"),
                   "control: PyTorch's F.elu itself": WRAPPED.replace("CALL", "F.elu")}
     rows = {(i, c): [] for i in inputs for c in candidates}

@@ -8,7 +8,7 @@ one to read. "Whole kernel": the kernel's instruction count over the elements of
 the block, the unmasked one and the masked one, which runs for the tail block only and adds scalar
 loads and stores.
 
-    python benchmarks/instruction_count.py [arch, default 90] [BLOCK, default 1024] [num_warps, default 2]
+    python benchmarks/studies/instruction_count.py [arch, default 90] [BLOCK, default 1024] [num_warps, default 2]
 """
 import collections
 import os

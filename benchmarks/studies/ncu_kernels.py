@@ -1,6 +1,6 @@
 """The kernels behind the 2**24 16-bit forward figures, once each, for Nsight Compute.
 
-    ncu --profile-from-start off --clock-control none --metrics <list> python benchmarks/ncu_kernels.py
+    ncu --profile-from-start off --clock-control none --metrics <list> python benchmarks/studies/ncu_kernels.py
 
 Profiled, in this order (warm-up and input generation are outside the profiled range): copy_ fp16
 2**24, fastelu fp16 2**24, eager F.elu fp16 2**24, fastelu fp16 2**28, fastelu fp32 2**24.

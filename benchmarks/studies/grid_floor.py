@@ -2,8 +2,10 @@
 store; unmasked full blocks, as elu_kernel) beside fastelu's forward in the same BLOCK/num_warps
 and copy_, 16-bit, interleaved rounds; % of copy_ of the median of each's do_bench medians.
 
-    python benchmarks/grid_floor.py [log2 of elements, default 24] [--rounds 11]
+    python benchmarks/studies/grid_floor.py [log2 of elements, default 24] [--rounds 11]
 """
+import os
+import sys
 import argparse
 import statistics
 
@@ -11,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from common import launch, time_all
 
 SHAPES = ((2048, 4), (1024, 4), (2048, 8), (4096, 8))

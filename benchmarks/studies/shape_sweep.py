@@ -1,12 +1,14 @@
 """Launch shapes for the 16-bit kernels at one large size, beside copy_ (torch.add for backward).
 
-    python benchmarks/shape_sweep.py [log2 of elements, default 27]
+    python benchmarks/studies/shape_sweep.py [log2 of elements, default 27]
 """
+import os
 import sys
 
 import torch
 from triton.testing import do_bench
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from common import launch
 from elu_op import configs
 

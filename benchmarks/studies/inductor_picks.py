@@ -3,8 +3,10 @@ float32 graph t + act(0.5t + 0.1), the kernel that Inductor generates (with stoc
 fastelu) timed under each of Inductor's two candidate launches for it, beside copy_, and which
 candidate fresh compiles pick (each compile with empty caches, so each autotunes anew).
 
-    python benchmarks/inductor_picks.py [--sizes 24,25,27] [--compiles 8] [--rounds 5] [--out DIR]
+    python benchmarks/studies/inductor_picks.py [--sizes 24,25,27] [--compiles 8] [--rounds 5] [--out DIR]
 """
+import os
+import sys
 import argparse
 import collections
 import datetime
@@ -15,6 +17,7 @@ import tempfile
 import torch
 import torch.nn.functional as F
 import triton
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from common import results_dir, save, time_all
 from torch._inductor import codecache, utils
 
@@ -90,7 +93,7 @@ def main():
     heads = [f"{r} {b}/{w}" for r in ACTS for b, w in CANDIDATES] + [f"{r} picks" for r in ACTS]
     text = [f"# Inductor's pointwise autotuning on {props.name}", "",
             f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}. "
-            f"`python benchmarks/inductor_picks.py --compiles {args.compiles} --rounds {args.rounds}`: float32 "
+            f"`python benchmarks/studies/inductor_picks.py --compiles {args.compiles} --rounds {args.rounds}`: float32 "
             f"t + act(0.5t + 0.1). Microseconds (% of copy_), mean of the middle 60% of {args.rounds} interleaved "
             f"rounds of do_bench medians; the kernel as Inductor generates it, launched with each of its two "
             f"candidates (XBLOCK/num_warps); picks: what {args.compiles} compiles with empty caches chose.", "",

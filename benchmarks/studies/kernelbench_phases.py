@@ -10,8 +10,10 @@ after an L2 flush, the mean of the 20 scored. Two probes:
 - freed: F.elu, the package and a clone through KernelBench's timing function after allocating,
   filling and freeing (empty_cache) N GiB, with nvidia-smi sampling the clocks every 20 ms.
 
-    python benchmarks/kernelbench_phases.py KERNELBENCH_DIR
+    python benchmarks/studies/kernelbench_phases.py KERNELBENCH_DIR
 """
+import os
+import sys
 import argparse
 import pathlib
 import subprocess
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 import elu_op
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from kernelbench_eval import WRAPPED, load_kernelbench, references
 
 

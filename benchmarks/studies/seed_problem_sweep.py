@@ -2,13 +2,16 @@
 elu_op.elu and fastelu's C++ launch in each of several (BLOCK, num_warps), on torch.rand and
 torch.randn inputs; do_bench medians (L2 flushed), best of 3 interleaved rounds, ms.
 
-    python benchmarks/seed_problem_sweep.py
+    python benchmarks/studies/seed_problem_sweep.py
 """
+import os
+import sys
 import torch
 import torch.nn.functional as F
 from triton.testing import do_bench
 
 import elu_op
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from common import launch
 
 SHAPES = ((512, 4), (1024, 4), (1024, 8), (2048, 8), (4096, 8), (256, 2), (2048, 4))

@@ -1,10 +1,13 @@
 """The 16-bit rows of bench_elu.py alone, at 2**24 and 2**28, as markdown rows: copy (copy_, or
 the three-stream add for the backward), eager, torch.compile and fastelu in GB/s.
 
-    python benchmarks/bench_16bit.py [forward|backward ...] [--dtypes fp16,bf16]
+    python benchmarks/studies/bench_16bit.py [forward|backward ...] [--dtypes fp16,bf16]
 """
+import os
+import sys
 import argparse
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from bench_elu import bench_case
 from common import DTYPES
 

@@ -4,11 +4,12 @@ and how far one kernel's timing moves between interleaved do_bench calls.
 Calls of a few microseconds are where a better configuration and noise are hard to tell apart;
 this shows which is which. Writes benchmarks/results/<gpu>_configs.md and prints it.
 
-    python benchmarks/config_sweep.py [--out DIR] [--rounds N]
+    python benchmarks/studies/config_sweep.py [--out DIR] [--rounds N]
 """
 import argparse
 import datetime
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ import triton
 from triton.testing import do_bench
 
 import elu_op
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
 from common import launch, middle_mean, plan, save
 from elu_op import configs
 

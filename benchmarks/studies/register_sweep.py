@@ -3,7 +3,7 @@ shape as compiled, capped at 32 and at 40, beside copy_ (torch.add for the backw
 one-path kernel (the same math, without the masked copy of the block or float16's guarded math)
 as the bound. Launched through Triton, not fastelu's C++, so that the cap can vary.
 
-    python benchmarks/register_sweep.py [log2 of elements, default 27]
+    python benchmarks/studies/register_sweep.py [log2 of elements, default 27]
 """
 import sys
 
