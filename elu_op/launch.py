@@ -42,9 +42,9 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
                                                      "backward" if backward else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
-    compiled = elu_kernel[(grid or triton.cdiv(n, block),)](out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block,
-                                   backward, is_result, int64, normal, unit_input, cols, dims, unit, align, num_warps=warps,
-                                   maxnreg=registers, enable_fp_fusion=True)
+    compiled = elu_kernel[(grid or triton.cdiv(n, block),)](
+        out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block, backward, is_result, int64,
+        normal, unit_input, cols, dims, unit, align, num_warps=warps, maxnreg=registers, enable_fp_fusion=True)
     return handed(compiled) if out.is_cuda else None
 
 

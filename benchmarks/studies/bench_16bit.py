@@ -3,11 +3,12 @@ the three-stream add for the backward), eager, torch.compile and fastelu in GB/s
 
     python benchmarks/studies/bench_16bit.py [forward|backward ...] [--dtypes fp16,bf16]
 """
+import argparse
 import os
 import sys
-import argparse
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench_elu import bench_case
 from common import DTYPES
 

@@ -17,7 +17,8 @@ import triton
 from triton.testing import do_bench
 
 import elu_op
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import launch, middle_mean, plan, save
 from elu_op import configs
 

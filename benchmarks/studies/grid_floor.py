@@ -4,16 +4,17 @@ and copy_, 16-bit, interleaved rounds; % of copy_ of the median of each's do_ben
 
     python benchmarks/studies/grid_floor.py [log2 of elements, default 24] [--rounds 11]
 """
-import os
-import sys
 import argparse
+import os
 import statistics
+import sys
 
 import torch
 import triton
 import triton.language as tl
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import launch, time_all
 
 SHAPES = ((2048, 4), (1024, 4), (2048, 8), (4096, 8))

@@ -5,19 +5,20 @@ candidate fresh compiles pick (each compile with empty caches, so each autotunes
 
     python benchmarks/studies/inductor_picks.py [--sizes 24,25,27] [--compiles 8] [--rounds 5] [--out DIR]
 """
-import os
-import sys
 import argparse
 import collections
 import datetime
 import importlib.util
+import os
 import re
+import sys
 import tempfile
 
 import torch
 import torch.nn.functional as F
 import triton
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import results_dir, save, time_all
 from torch._inductor import codecache, utils
 

@@ -12,11 +12,11 @@ after an L2 flush, the mean of the 20 scored. Two probes:
 
     python benchmarks/studies/kernelbench_phases.py KERNELBENCH_DIR
 """
-import os
-import sys
 import argparse
+import os
 import pathlib
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 import elu_op
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from kernelbench_eval import WRAPPED, load_kernelbench, references
 
 

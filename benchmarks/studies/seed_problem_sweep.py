@@ -6,12 +6,14 @@ torch.randn inputs; do_bench medians (L2 flushed), best of 3 interleaved rounds,
 """
 import os
 import sys
+
 import torch
 import torch.nn.functional as F
 from triton.testing import do_bench
 
 import elu_op
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/: common.py and the benchmarks
+# benchmarks/, for common.py and the benchmarks
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import launch
 
 SHAPES = ((512, 4), (1024, 4), (1024, 8), (2048, 8), (4096, 8), (256, 2), (2048, 4))

@@ -338,7 +338,7 @@ bool hooked() {
   return false;
 }
 
-bool aligned(const Tensor& t) { return !t.defined() || reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+bool aligned(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
 bool cu_launch(const Kernel& k, int64_t grid, const Tensor& out, const Tensor& x, const Tensor& g, double coef,
                const Coefs& c, const Layout& l) {
@@ -420,8 +420,8 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   py::gil_scoped_acquire gil;
   py::object handed = python->launch.attr("run")(
       out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale, backward, is_result, key.normal,
-      key.unit, config.block, config.warps, key.width > 0, std::vector<int64_t>(layout.params.begin(), layout.params.end()),
-      layout.cols, layout.dims, layout.unit, layout.align, grid);
+      key.unit, config.block, config.warps, key.width > 0,
+      std::vector<int64_t>(layout.params.begin(), layout.params.end()), layout.cols, layout.dims, layout.unit, layout.align, grid);
   if (!ours) return;
   Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
   if (!handed.is_none()) {
