@@ -1,4 +1,4 @@
-"""fastelu is pure Python: its C++ part (elu_op/csrc/fastelu.cpp) is compiled on first use against
+"""fastelu is pure Python: its C++ part (elu_op/csrc/) is compiled on first use against
 the torch in use (elu_op/build.py), so one wheel serves every supported torch."""
 import pathlib
 import re
@@ -25,10 +25,10 @@ setup(
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
     packages=find_packages(include=["elu_op", "elu_op.*"]),
-    package_data={"elu_op": ["csrc/*.cpp"]},
+    package_data={"elu_op": ["csrc/*.cpp", "csrc/*.h"]},
     python_requires=">=3.10",
     # numpy: Triton's interpreter, which runs the kernel on CPUs (check, tests), needs it.
     # ninja: what torch.utils.cpp_extension builds the C++ part with.
-    install_requires=["torch>=2.11", "triton>=3.6", "numpy", "ninja"],
+    install_requires=["torch>=2.9", "triton>=3.5", "numpy", "ninja"],
     extras_require={"test": ["pytest", "hypothesis", "expecttest"], "bench": ["matplotlib"]},
 )

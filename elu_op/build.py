@@ -1,26 +1,43 @@
-"""Builds fastelu's C++ part (csrc/fastelu.cpp) against the torch in use, and loads it.
+"""Builds fastelu's C++ part (csrc/) against the torch in use, and loads it.
 
 The C++ is tied to one torch's ABI, so it is compiled here, on first use, rather than at install
-time: the package itself is pure Python, and one wheel serves every torch it supports. Each torch
-version (and Python) gets its own build in the cache, so switching torch rebuilds once. It needs
-a C++ compiler and nothing else: the kernels are Triton's, launched through the CUDA driver, so
-no CUDA toolkit is involved and a CPU-only torch builds it too.
+time: the package itself is pure Python, and one wheel serves every torch it supports. Each Python,
+torch version and source text gets its own directory in the cache, so switching torch rebuilds
+once. It needs a C++ compiler and nothing else: the kernels are Triton's, launched through the CUDA
+driver, so no CUDA toolkit is involved and a CPU-only torch builds it too.
+
+A built module is loaded straight from its file: torch.utils.cpp_extension, slow to import and
+chatty where a CUDA toolkit has no GPU, is imported only to build. A failed build is remembered in
+the same directory, with the compiler it used: later imports warn with the compiler's first error
+and do not retry until the compiler changes, or `python -m elu_op build` asks.
 """
 import hashlib
+import importlib.util
+import json
 import os
 import pathlib
 import re
+import shutil
 import sys
 import warnings
 
 import torch
 
-SOURCE = pathlib.Path(__file__).with_name("csrc") / "fastelu.cpp"
+CSRC = pathlib.Path(__file__).with_name("csrc")
+SOURCES = sorted(CSRC.glob("*.cpp"))
 
 # The loaded module, the one place every other file takes it from: set by load_or_warn(), which
 # ops.py calls once it has defined the ops' schemas (loading registers their kernels). None before
 # that, and where the C++ could not be built.
 C = None
+
+
+class BuildError(RuntimeError):
+    """The C++ part could not be built. str(): the compiler's first error line; .output: all of it."""
+
+    def __init__(self, line, output=""):
+        super().__init__(line)
+        self.output = output
 
 
 def name():
@@ -33,19 +50,43 @@ def directory():
     source text (so that a new fastelu never loads an old build)."""
     root = os.environ.get("FASTELU_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fastelu")
-    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    return os.path.join(root, f"py{sys.version_info.major}{sys.version_info.minor}", name(), source)
+    digest = hashlib.sha256()
+    for path in sorted(CSRC.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return os.path.join(root, f"py{sys.version_info.major}{sys.version_info.minor}", name(),
+                        digest.hexdigest()[:16])
 
 
-def load(verbose=False):
-    """The compiled module, built first if this torch has none yet (or the source changed).
-    Raises what the build raised if it fails."""
+def compiler():
+    """The compiler a build would use (as torch.utils.cpp_extension picks it), as a string that
+    changes when it is installed, replaced or upgraded."""
+    command = os.environ.get("CXX", "c++")
+    path = shutil.which(command)
+    if path is None:
+        return f"{command}: not found"
+    stat = os.stat(os.path.realpath(path))
+    return f"{command}: {os.path.realpath(path)} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def first_error(output):
+    """The line of a build's output that says what went wrong first."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for pattern in (r"\berror:", r"not found|No such file"):  # a compiler's diagnostic, else a missing tool
+        for line in lines:
+            if re.search(pattern, line, re.IGNORECASE) and not line.startswith("Error building extension"):
+                return line
+    return lines[0] if lines else "the build failed and said nothing"
+
+
+def _import(path):
+    spec = importlib.util.spec_from_file_location(name(), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _compile(path):
     from torch.utils import cpp_extension
-    path = directory()
-    os.makedirs(path, exist_ok=True)
-    if not os.path.exists(os.path.join(path, name() + ".so")):
-        print(f"fastelu: compiling its C++ part for torch {torch.__version__}, once (about a minute), "
-              f"in {path}", file=sys.stderr, flush=True)
     try:  # the ninja that pip installed with fastelu, even where its bin directory is not on PATH
         import ninja
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
@@ -53,8 +94,40 @@ def load(verbose=False):
         pass
     with warnings.catch_warnings():  # the compiler-version notes are for extension authors
         warnings.simplefilter("ignore", UserWarning)
-        return cpp_extension.load(name=name(), sources=[str(SOURCE)], build_directory=path, verbose=verbose,
-                                  extra_cflags=["-O2", "-g0"], extra_ldflags=["-s"])
+        try:
+            return cpp_extension.load(name=name(), sources=[str(s) for s in SOURCES], build_directory=path,
+                                      extra_cflags=["-O2", "-g0"], extra_ldflags=["-s"])
+        except Exception as e:  # ninja's output, the compiler's included, is in the message
+            raise BuildError(first_error(str(e)), str(e)) from None
+
+
+def load(force=False):
+    """The compiled module, built first if this torch has none yet (or the source changed).
+
+    Raises BuildError if the build fails, or failed before with the same compiler (then without
+    trying again, unless force)."""
+    path = directory()
+    library = os.path.join(path, name() + ".so")
+    memo = os.path.join(path, "failed.json")
+    if os.path.exists(library) and not force:
+        return _import(library)
+    if os.path.exists(memo) and not force:
+        with open(memo) as f:
+            failed = json.load(f)
+        if failed.get("compiler") == compiler():
+            raise BuildError(failed["error"], failed["output"])
+    os.makedirs(path, exist_ok=True)
+    print(f"fastelu: compiling its C++ part for torch {torch.__version__}, once (about 15 s on two cores), in {path}",
+          file=sys.stderr, flush=True)
+    try:
+        module = _compile(path)
+    except BuildError as e:
+        with open(memo, "w") as f:
+            json.dump({"compiler": compiler(), "error": str(e), "output": e.output}, f)
+        raise
+    if os.path.exists(memo):
+        os.remove(memo)
+    return module
 
 
 def load_or_warn():
@@ -64,9 +137,10 @@ def load_or_warn():
     try:
         C = load()
         return C
-    except Exception as e:  # no compiler, no ninja, a failed compile: the same way out
+    except Exception as e:  # noqa: BLE001 - a failed compile, no compiler, no ninja: the same way out
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu. It "
-                      f"needs a C++ compiler (g++ or clang++); python -m elu_op build --verbose retries and shows "
-                      f"why", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu: slower, "
+                      f"never wrong. It needs a C++ compiler (g++ or clang++). The build is not tried again until "
+                      f"the compiler, torch or fastelu changes; python -m elu_op build --verbose retries it now and "
+                      f"shows the compiler's output", RuntimeWarning, stacklevel=2)
         return None

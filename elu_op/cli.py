@@ -55,8 +55,15 @@ def check(args):
         # The interpreter must be on before the kernels are defined: run again in a process that has it.
         import os
         import subprocess
-        print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
+        if builder.C is not None:
+            print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
         sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"], env={**os.environ, "TRITON_INTERPRET": "1"}))
+    if builder.C is None:
+        print("fastelu's C++ part is not built (see the warning above), so its ops run PyTorch's own elu: this checks "
+              "that fallback, not fastelu's kernels.", flush=True)
+    elif dev.type == "cpu":
+        from .interpreter import make_faithful
+        make_faithful()  # the interpreter rounds as the GPU does, so that the table measures the GPU's rounding
     tol = {torch.float32: 4e-7, torch.float64: 1e-15, torch.float16: 1e-3, torch.bfloat16: 8e-3}
     n = 2**20 + 7 if dev.type == "cuda" else 4099
     failed = 0
@@ -83,6 +90,10 @@ def check(args):
             print(f"{name:14s} {str(dtype)[6:]:9s} {err:12.3e}  {tol[dtype]:8.1e}  {'pass' if ok else 'FAIL'}")
     print("elu_backward* is the gradient from the saved result (is_result=True).")
     print("all passed" if not failed else f"{failed} FAILED")
+    if builder.C is None:
+        print("FAILED: fastelu's C++ part is missing, so the table above checked PyTorch's elu. Install a C++ compiler "
+              "(g++ or clang++), then run python -m elu_op build --verbose, which builds it or shows why it cannot.")
+        sys.exit(1)
     sys.exit(1 if failed else 0)
 
 
@@ -102,9 +113,11 @@ def tune(args):
 
 def build(args):
     try:
-        module = builder.load(verbose=args.verbose)
-    except Exception as e:  # noqa: BLE001 - say what failed, in one line, and exit 1
-        sys.exit(f"fastelu: building the C++ part failed: {str(e).strip().splitlines()[0] if str(e).strip() else e!r}")
+        module = builder.load(force=True)
+    except builder.BuildError as e:
+        if args.verbose:
+            print(e.output, file=sys.stderr)
+        sys.exit(f"fastelu: building the C++ part failed: {e}" + ("" if args.verbose else " (--verbose shows all)"))
     print(f"built {module.__file__}")
 
 
@@ -135,7 +148,7 @@ def main(argv=None):
     t = sub.add_parser("tune", help="measure launch configurations on this GPU and cache the best")
     t.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per candidate (default 5)")
     c = sub.add_parser("build", help="compile the C++ part for this torch now (otherwise done on first import)")
-    c.add_argument("--verbose", action="store_true", help="show the compiler's output")
+    c.add_argument("--verbose", action="store_true", help="show the compiler's output if it fails")
     b = sub.add_parser("bench", help="run benchmarks/bench_elu.py (arguments pass through)")
     b.add_argument("rest", nargs=argparse.REMAINDER)
     k = sub.add_parser("export-kernelbench", help="write the kernel in KernelBench's one-file format")

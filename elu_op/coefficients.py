@@ -24,7 +24,7 @@ How much math a result needs depends on the dtype it is rounded to:
 - NORMAL, float16 only, where alpha*scale and input_scale lie within 2**+-MODERATE (and for the
   forward are positive, as is scale): the guards for extreme values are left out where they cannot
   change a float16 result, and the tests on every float16 input (tests/test_exhaustive.py) hold.
-  The launch decides, once a call (csrc/fastelu.cpp's normal_math, which the lowering asks too).
+  The launch decides, once a call (csrc/launch.cpp's normal_math, which the lowering asks too).
   Four to five fewer instructions an element than SHORT, on kernels that are compute-bound on the
   fastest memory (benchmarks/studies/instruction_count.py).
   - Gradients from the input: SHORT's exp with 2**k in one factor rather than two (the guard for

@@ -1,4 +1,4 @@
-"""The launches of elu_kernel that the C++ (csrc/fastelu.cpp) leaves to Triton's own launcher.
+"""The launches of elu_kernel that the C++ (csrc/launch.cpp) leaves to Triton's own launcher.
 
 The C++ decides every launch (configuration, offset width, coefficients) and makes it itself with
 cuLaunchKernel. It calls run() here for the rest: the first launch of each compiled kernel (Triton

@@ -203,7 +203,7 @@ def _cache_key():
     from torch._inductor.custom_graph_pass import get_hash_for_files
     here = os.path.dirname(os.path.abspath(__file__))
     files = tuple(os.path.join(here, name) for name in ("lowering.py", "coefficients.py", "kernel.py",
-                                                        "csrc/fastelu.cpp"))
+                                                        "csrc/launch.cpp"))
     return f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'}"
 
 

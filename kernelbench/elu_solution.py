@@ -213,14 +213,14 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
     """out = elu(x) over n elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
-    forms it (csrc/fastelu.cpp's negcoef says why it comes formed). Scalars come in as float64 so
+    forms it (csrc/launch.cpp's negcoef says why it comes formed). Scalars come in as float64 so
     that float64 tensors lose nothing. NORMAL_EXP: float16's cheaper math (coefficients.NORMAL),
-    which the launch allows for moderate coefficients (csrc/fastelu.cpp's normal_math): decided
+    which the launch allows for moderate coefficients (csrc/launch.cpp's normal_math): decided
     there, once a launch, so that every program runs one path with no test of its own.
     UNIT_INPUT: input_scale, rounded to the compute dtype, is 1 (ELU, SELU, CELU with alpha 1),
-    decided there too (csrc/fastelu.cpp's unit_input).
+    decided there too (csrc/launch.cpp's unit_input).
 
-    The layout, decided by the launch (csrc/fastelu.cpp's collapse):
+    The layout, decided by the launch (csrc/launch.cpp's collapse):
     - COLS 0: out, x and g are flat arrays of n elements (dense, and laid out alike); the sizes
       and strides are not read.
     - COLS > 0: a view of DIMS (1 to 4) dimensions, size0 x size1 x size2 x size3 (the inner

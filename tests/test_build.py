@@ -23,10 +23,10 @@ def test_wheel_is_pure_python_and_carries_the_cpp_source(tmp_path):
     (wheel,) = tmp_path.glob("*.whl")
     assert wheel.name.endswith("-py3-none-any.whl")  # no ABI tag: one wheel for every torch
     names = zipfile.ZipFile(wheel).namelist()
-    assert "elu_op/csrc/fastelu.cpp" in names and "elu_op/build.py" in names
+    assert "elu_op/csrc/launch.cpp" in names and "elu_op/csrc/fastelu.h" in names and "elu_op/build.py" in names
     assert not [n for n in names if n.endswith((".so", ".pyd"))]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
-    for line in ("License: MIT", "Requires-Dist: torch>=2.11", "Requires-Dist: triton>=3.6", "Requires-Dist: ninja"):
+    for line in ("License: MIT", "Requires-Dist: torch>=2.9", "Requires-Dist: triton>=3.5", "Requires-Dist: ninja"):
         assert line in metadata, line
 
 
@@ -69,3 +69,44 @@ def test_without_a_compiler_the_ops_are_atens_with_one_warning(tmp_path):
     run = subprocess.run([sys.executable, "-c", _WITHOUT_COMPILER], env=env, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
+
+
+# A compiler that answers the version checks and fails every compile with one error line.
+_FAILING_COMPILER = """#!/bin/sh
+case " $* " in *" -c "*) echo "launch.cpp:1:1: error: simulated compile failure" >&2; exit 1;; esac
+exec c++ "$@"
+"""
+
+
+def test_a_failed_build_is_remembered_until_the_compiler_changes_or_build_is_run(tmp_path):
+    compiler = tmp_path / "failing-c++"
+    compiler.write_text(_FAILING_COMPILER)
+    compiler.chmod(0o755)
+    env = {**os.environ, "FASTELU_CACHE": str(tmp_path / "cache"), "CXX": str(compiler)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    importing = ("-c", "import elu_op")
+    first, second = run(*importing), run(*importing)
+    for r in (first, second):  # the warning quotes the compiler's first error
+        assert r.returncode == 0 and "could not build its C++ part (launch.cpp:1:1: error: simulated" in r.stderr
+    assert "compiling its C++ part" in first.stderr and "compiling its C++ part" not in second.stderr
+    compiler.write_text(_FAILING_COMPILER + "# upgraded\n")  # another compiler: tried again
+    assert "compiling its C++ part" in run(*importing).stderr
+    verbose = run("-m", "elu_op", "build", "--verbose")  # tries again, and shows what the compiler said
+    assert verbose.returncode == 1 and "compiling its C++ part" in verbose.stderr
+    assert "FAILED:" in verbose.stderr and "building the C++ part failed: launch.cpp:1:1: error" in verbose.stderr
+    check = run("-m", "elu_op", "check")
+    assert check.returncode == 1
+    assert "C++ part is not built" in check.stdout and "checked PyTorch's elu" in check.stdout
+    assert "python -m elu_op build --verbose" in check.stdout
+
+
+def test_a_built_module_loads_without_cpp_extension():
+    # Importing torch.utils.cpp_extension takes time, and logs a CUDA_HOME line where a CUDA
+    # toolkit has no GPU: only a build needs it.
+    code = "import sys, elu_op; assert elu_op.build.C is not None; print('torch.utils.cpp_extension' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+    assert "CUDA_HOME" not in r.stderr

@@ -1,5 +1,5 @@
 """Non-dense tensors (slices, chunks, broadcasts, permuted slices) in one pass, with no copy: the
-view's own strides go to the kernel (csrc/fastelu.cpp's collapse). Values, gradients and output
+view's own strides go to the kernel (csrc/launch.cpp's collapse). Values, gradients and output
 strides against PyTorch's elu; every element of a view written, and nothing beside it."""
 import math
 

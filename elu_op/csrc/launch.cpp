@@ -1,39 +1,45 @@
-// fastelu's ops in C++: every decision of a launch and the launch itself, the checks, the
-// kernels for each dispatch key, and autograd (Autograd and ADInplaceOrView kernels, formulas).
+// fastelu's ops on CUDA tensors (and CPU tensors under TRITON_INTERPRET=1): the checks, every
+// decision of a launch and the launch itself, and the ops' kernels (ops.cpp registers them).
 //
 // At 4096 elements a call is all overhead, and a dispatcher trip into a Python kernel costs more
 // than the whole of aten's elu (benchmarks/results/). So a call stays in C++ from the dispatcher
 // to cuLaunchKernel, and this file owns what a launch needs: the checks, layouts, the size
 // bucket, the offset width, the coefficients, and the compiled kernels. Python owns the rest, in
-// one direction: configs.py the launch table of a device (asked once per device), launch.py the
-// launches left to Triton's own launcher (the first of each kernel, which compiles it and hands it
-// back here; CPU tensors under TRITON_INTERPRET=1; unaligned tensors; profiler hooks).
+// one direction (module.cpp calls it): configs.py the launch table of a device (asked once per
+// device), launch.py the launches left to Triton's own launcher (the first of each kernel, which
+// compiles it and hands it back here; CPU tensors under TRITON_INTERPRET=1; unaligned tensors;
+// profiler hooks).
 
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
+#include <vector>
+
+// ATen's operators' declarations only (the *_ops.h headers), not the whole ATen API: the first
+// import compiles this file, and ATen/ATen.h alone took longer than all of it.
+#include <c10/core/DispatchKeySet.h>  // which the *_ops.h headers use, and do not include
 
 #include <ATen/MemoryOverlap.h>
-#include <torch/csrc/autograd/VariableTypeUtils.h>
-#include <torch/csrc/autograd/functions/utils.h>
-#include <torch/extension.h>
-#include <torch/library.h>
+#include <ATen/ops/elu_backward_ops.h>
+#include <ATen/ops/elu_ops.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/MemoryFormat.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 
-namespace {
+#include "fastelu.h"
 
-namespace py = pybind11;
-using at::Tensor;
+namespace fastelu {
 
 // ---- checks, all made before anything is written ----------------------------------------------
 
 // Also raised for a negative input_scale, which PyTorch lets through: the result's sign then no
 // longer tells which branch the input took, and the gradient would be silently wrong.
-constexpr const char* kNegativeSlopeError =
+const char* const kNegativeSlopeError =
     "In-place elu backward calculation is triggered with a negative slope which is not supported. This is "
     "caused by calling in-place forward function with a negative slope, please call out-of-place version "
     "instead.";
@@ -96,10 +102,6 @@ void check_backward(const Tensor& grad_output, double alpha, double input_scale,
 
 // ---- launch decisions -------------------------------------------------------------------------
 
-struct Coefs {
-  double alpha, scale, input_scale;
-};
-
 float to_float(double v) { return static_cast<float>(v); }  // IEEE: out of range rounds to inf
 
 // alpha * scale as aten forms it: in float64 for float64 tensors, else as a float32 product of the
@@ -112,7 +114,7 @@ double negcoef(double alpha, double scale, bool float64) {
   return to_float(static_cast<double>(to_float(alpha)) * static_cast<double>(to_float(scale)));
 }
 
-// 2**-MODERATE and 2**MODERATE (coefficients.MODERATE, set by setup). float16 results, and float16
+// 2**-MODERATE and 2**MODERATE (coefficients.MODERATE, set by configure). float16 results, and float16
 // gradients from the input, whose float32 coefficients lie within them (positive ones, for the
 // forward) may take the cheaper NORMAL math (coefficients.py says why it holds there). Decided here,
 // once a launch, as a constexpr of the kernel: a test in every program of the kernel cost each
@@ -132,10 +134,6 @@ bool normal_math(bool float16, bool backward, bool is_result, const Coefs& c) {
 // constant 1 (UNIT_INPUT), whose products the compiler drops, the same values to the bit.
 bool unit_input(double input_scale, bool float64) { return (float64 ? input_scale : to_float(input_scale)) == 1.0; }
 
-struct Config {
-  int64_t block = 0, warps = 0;
-};
-
 // Largest element count whose offsets (plus one block of slack) stay in int32.
 constexpr int64_t kInt32Safe = (int64_t(1) << 31) - 1;
 
@@ -148,8 +146,6 @@ int width(int64_t n, int64_t extent, int64_t block) {
 
 // ---- layouts: one pass over any view, never a copy ------------------------------------------
 
-// elu_kernel's view: up to kDims dimensions, each tensor (out, x, g) with its own strides.
-constexpr int kDims = 4;
 constexpr int64_t kMinTile = 2048;
 
 struct Dim {
@@ -182,19 +178,6 @@ std::vector<Dim> collapse(const Tensor& out, const Tensor& x, const Tensor& g) {
   }
   return merged;
 }
-
-// What elu_kernel reads of a view: its sizes and strides (elu_kernel's sixteen integers), the
-// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns, and
-// their alignment.
-struct Layout {
-  std::array<int64_t, 4 * kDims> params{};  // size0..3, then out's, x's and g's strides
-  int64_t block = 0;  // elements a tile
-  int64_t cols = 0;
-  int dims = 0;
-  int unit = 0;
-  int align = 1;
-  int64_t extent = 0;  // one past the largest offset of any of the tensors
-};
 
 // dims (at most kDims of them) as elu_kernel takes them, in tiles of `block` elements or more.
 Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) {
@@ -233,16 +216,6 @@ int64_t grid_of(const Layout& l, int64_t n, int64_t block) {
   return (l.params[3] + l.cols - 1) / l.cols * ((rows + per_tile - 1) / per_tile);
 }
 
-// A compiled elu_kernel the C++ launches itself. function == nullptr: one that stays with Triton's
-// launcher (it needs scratch memory, clusters, or parameters other than the ones passed below).
-struct Kernel {
-  void* function = nullptr;  // CUfunction
-  unsigned threads = 0, shared = 0;
-  int extra = 0;  // pointer parameters Triton appends (scratch buffers, unused: passed as null)
-  bool n64 = false;  // n is a 64-bit parameter
-};
-constexpr int kMaxExtra = 8;
-
 enum Dtype { F32, F16, BF16, F64 };
 Dtype dtype_of(at::ScalarType t) {
   return t == at::kFloat ? F32 : t == at::kHalf ? F16 : t == at::kBFloat16 ? BF16 : F64;  // after check_dtype
@@ -275,22 +248,10 @@ struct KeyHash {
   }
 };
 
-// A device's launch table: a configuration per direction (forward, backward), element size (2, 4,
-// 8 bytes) and size bucket.
-using Table = std::array<std::array<std::array<Config, 4>, 3>, 2>;
-
-struct Python {
-  py::object launch;  // the module elu_op.launch (its run() is looked up at each call, so tests can wrap it)
-  py::object table;   // configs.table(device) -> {direction: {itemsize: ((block, warps),) * 4}}
-};
-
 std::mutex mutex;  // guards what follows: written on first use, read by every thread
 std::unordered_map<int64_t, Table> tables;  // by device (-1: the CPU, interpreted)
 std::unordered_map<Key, Kernel, KeyHash> kernels;
 std::array<int64_t, 3> buckets{};  // configs.BUCKETS: the size buckets' upper bounds
-Python* python = nullptr;  // never freed: destroying Python objects at exit would need the GIL
-// The `calls` lists of Triton's launch hooks (profilers such as Proton), read without the GIL.
-PyObject* hook_lists[2] = {nullptr, nullptr};
 
 Config config_for(int64_t device, bool backward, int64_t itemsize, int64_t n) {
   int size = itemsize == 2 ? 0 : itemsize == 4 ? 1 : 2;
@@ -300,19 +261,7 @@ Config config_for(int64_t device, bool backward, int64_t itemsize, int64_t n) {
     auto it = tables.find(device);
     if (it != tables.end()) return it->second[backward][size][bucket];
   }
-  Table table;
-  {
-    py::gil_scoped_acquire gil;
-    py::dict all = python->table(device);
-    for (int d = 0; d < 2; d++) {
-      py::dict sizes = all[d ? "backward" : "forward"];
-      for (int s = 0; s < 3; s++) {
-        auto rows = sizes[py::int_(int64_t(2) << s)].cast<std::vector<std::pair<int64_t, int64_t>>>();
-        TORCH_CHECK(rows.size() == 4, "configs.table: four size buckets expected");
-        for (int b = 0; b < 4; b++) table[d][s][b] = Config{rows[b].first, rows[b].second};
-      }
-    }
-  }
+  Table table = python_table(device);  // outside the lock: Python may call back into fastelu
   std::lock_guard<std::mutex> lock(mutex);
   return tables.emplace(device, table).first->second[backward][size][bucket];
 }
@@ -330,12 +279,23 @@ cu_launch_kernel_t cu_launch_kernel() {
   return fn;
 }
 
-// True while a profiler hooks Triton's launches: they then go through Triton's launcher, which
-// reports them. A list's length is one aligned word, read atomically, so this takes no GIL.
-bool hooked() {
-  for (PyObject* list : hook_lists)
-    if (list && __atomic_load_n(&reinterpret_cast<PyVarObject*>(list)->ob_size, __ATOMIC_RELAXED)) return true;
-  return false;
+// The current CUDA stream's cudaStream_t, with no CUDA headers: c10::Stream::native_handle() from
+// torch 2.11 on; before it, CUDAStream::stream() from libc10_cuda, whose one member is a Stream.
+template <typename Stream>
+auto stream_handle(const Stream& s, void** handle, int) -> decltype(s.native_handle(), bool()) {
+  *handle = s.native_handle();
+  return true;
+}
+
+template <typename Stream>
+bool stream_handle(const Stream& s, void** handle, long) {
+  using stream_t = void* (*)(const Stream*);
+  static stream_t fn = [] {
+    void* lib = dlopen("libc10_cuda.so", RTLD_NOW | RTLD_NOLOAD);
+    return lib ? reinterpret_cast<stream_t>(dlsym(lib, "_ZNK3c104cuda10CUDAStream6streamEv")) : nullptr;
+  }();
+  if (fn) *handle = fn(&s);
+  return fn != nullptr;  // else Triton's launcher makes the launch
 }
 
 bool aligned(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
@@ -344,7 +304,9 @@ bool cu_launch(const Kernel& k, int64_t grid, const Tensor& out, const Tensor& x
                const Coefs& c, const Layout& l) {
   auto launch_kernel = cu_launch_kernel();
   if (launch_kernel == nullptr) return false;
-  void* stream = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(out.device()).native_handle();
+  void* stream = nullptr;
+  if (!stream_handle(c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(out.device()), &stream, 0))
+    return false;
   int64_t n = out.numel();
   int32_t n_int32 = static_cast<int32_t>(n);
   uint64_t ptrs[3] = {reinterpret_cast<uintptr_t>(out.data_ptr()), reinterpret_cast<uintptr_t>(x.data_ptr()),
@@ -363,8 +325,7 @@ bool cu_launch(const Kernel& k, int64_t grid, const Tensor& out, const Tensor& x
 // Runs elu_kernel over out, x and g (undefined for the forward), tensors of one shape in any
 // layouts (out may be x), in one pass: flat arrays where all three are dense and laid out alike,
 // else the view itself (collapse). config: the device's table's unless given.
-void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coefs& c, bool is_result,
-         Config config = {}) {
+void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coefs& c, bool is_result, Config config) {
   int64_t n = out.numel();
   if (n == 0) return;
   bool backward = g_or_none.defined();
@@ -417,19 +378,11 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
     if (k && k->function && cu_launch(*k, grid, out, x, g, coef, c, layout)) return;
     if (k) ours = false;  // known, and not for the C++ to launch (or the launch failed)
   }
-  py::gil_scoped_acquire gil;
-  py::object handed = python->launch.attr("run")(
-      out, x, backward ? py::cast(g) : py::none(), n, coef, c.scale, c.input_scale, backward, is_result, key.normal,
-      key.unit, config.block, config.warps, key.width > 0,
-      std::vector<int64_t>(layout.params.begin(), layout.params.end()), layout.cols, layout.dims, layout.unit, layout.align, grid);
+  // Triton's launcher; for CUDA tensors it hands the compiled kernel back (or an empty one, which
+  // leaves every launch of this key with Triton).
+  Kernel k = python_launch({out, x, g_or_none, coef, c, backward, is_result, key.normal, key.unit, key.width > 0,
+                            config, layout, grid});
   if (!ours) return;
-  Kernel k;  // stays empty (Triton's launcher from now on) if launch.py hands back None
-  if (!handed.is_none()) {
-    auto t = handed.cast<std::tuple<uintptr_t, unsigned, unsigned, int, bool>>();
-    k = Kernel{reinterpret_cast<void*>(std::get<0>(t)), std::get<1>(t), std::get<2>(t), std::get<3>(t),
-               std::get<4>(t)};
-    if (k.extra < 0 || k.extra > kMaxExtra) k = Kernel{};
-  }
   std::lock_guard<std::mutex> lock(mutex);
   kernels[key] = k;
 }
@@ -447,14 +400,14 @@ void forget() {
 // dense in the order of a's strides, ties and broadcast (stride 0) dimensions decided by b's
 // (TensorIteratorBase::reorder_dimensions).
 Tensor empty_like_aten(const Tensor& a, const Tensor& b) {
-  auto options = a.options();
-  if (a.is_contiguous() && (!b.defined() || b.is_contiguous())) return at::empty(a.sizes(), options);
+  if (a.is_contiguous() && (!b.defined() || b.is_contiguous())) return a.new_empty(a.sizes());
   if (a.is_non_overlapping_and_dense() && (!b.defined() || b.strides() == a.strides())) {
     auto channels_last = a.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d;
     bool both = a.dim() >= 4 && a.dim() <= 5 && a.is_contiguous(channels_last) &&
                 (!b.defined() || b.is_contiguous(channels_last));
-    return both ? at::empty(a.sizes(), options.memory_format(channels_last))
-                : at::empty_strided(a.sizes(), a.strides(), options);
+    if (!both) return a.new_empty_strided(a.sizes(), a.strides());
+    return a.new_empty_strided(a.sizes(), a.dim() == 4 ? c10::get_channels_last_strides_2d(a.sizes())
+                                                       : c10::get_channels_last_strides_3d(a.sizes()));
   }
   int64_t ndim = a.dim();
   // > 0: d1 goes inside d0; < 0: it stays outside; 0: no input says
@@ -488,7 +441,7 @@ Tensor empty_like_aten(const Tensor& a, const Tensor& b) {
     strides[d] = step;
     step *= std::max<int64_t>(a.size(d), 1);
   }
-  return at::empty_strided(a.sizes(), strides, options);
+  return a.new_empty_strided(a.sizes(), strides);
 }
 
 Tensor elu_kernel(const Tensor& self, double alpha, double scale, double input_scale) {
@@ -515,318 +468,25 @@ Tensor elu_backward_kernel(const Tensor& grad_output, double alpha, double scale
 
 Tensor elu_aten(const Tensor& self, double alpha, double scale, double input_scale) {
   check_dtype(self, "input");
-  return at::elu(self, alpha, scale, input_scale);
+  return at::_ops::elu::call(self, alpha, scale, input_scale);
 }
 
 void elu_inplace_aten(Tensor& self, double alpha, double scale, double input_scale) {
   check_inplace(self);
-  at::elu_(self, alpha, scale, input_scale);
+  at::_ops::elu_::call(self, alpha, scale, input_scale);
 }
 
 Tensor elu_backward_aten(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
                          const Tensor& self_or_result) {
   check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
-  return at::elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result);
+  return at::_ops::elu_backward::call(grad_output, alpha, scale, input_scale, is_result, self_or_result);
 }
 
-// ---- enable(): aten's own ops on CUDA tensors, served by the kernels above ----------------------
-
-Tensor aten_elu(const Tensor& self, const at::Scalar& alpha, const at::Scalar& scale, const at::Scalar& input_scale) {
-  return elu_kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
-}
-
-Tensor& aten_elu_(Tensor& self, const at::Scalar& alpha, const at::Scalar& scale, const at::Scalar& input_scale) {
-  elu_inplace_kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
-  return self;
-}
-
-Tensor aten_elu_backward(const Tensor& grad_output, const at::Scalar& alpha, const at::Scalar& scale,
-                         const at::Scalar& input_scale, bool is_result, const Tensor& self_or_result) {
-  return elu_backward_kernel(grad_output, alpha.toDouble(), scale.toDouble(), input_scale.toDouble(), is_result,
-                             self_or_result);
-}
-
-std::unique_ptr<torch::Library> aten_route;  // while enable() is on; destroying it gives aten its kernels back
-
-void route_aten(bool on) {
-  if (on && !aten_route) {
-    aten_route = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::CUDA, __FILE__,
-                                                  __LINE__);
-    aten_route->impl("elu", TORCH_FN(aten_elu));
-    aten_route->impl("elu_", TORCH_FN(aten_elu_));
-    aten_route->impl("elu_backward", TORCH_FN(aten_elu_backward));
-  } else if (!on) {
-    aten_route.reset();
-  }
-}
-
-std::unique_ptr<torch::Library> cpu_kernels;  // under TRITON_INTERPRET=1 only
-
-// ---- autograd ---------------------------------------------------------------------------------
-// The formulas are aten's (derivatives.yaml): elu saves its input, elu_ its result, and
-// elu_backward is itself differentiable, so second derivatives work. Written as aten's generated
-// autograd kernels are (graph nodes, forward gradients at level 0), not as autograd::Functions:
-// that is what makes forward-mode AD and torch.func's transforms (grad, jvp, jacfwd, vmap of
-// grad), which wrap tensors around these same kernels, work as they do for aten's elu.
-
-using EluSignature = Tensor(const Tensor&, double, double, double);
-using EluInplaceSignature = void(Tensor&, double, double, double);
-using EluBackwardSignature = Tensor(const Tensor&, double, double, double, bool, const Tensor&);
-
-template <typename Signature>
-const c10::TypedOperatorHandle<Signature>& op(const char* name) {
-  // One handle per signature, and each of fastelu's ops has its own.
-  static auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
-  return handle;
-}
-const auto& elu_op() { return op<EluSignature>("fastelu::elu"); }
-const auto& elu_inplace_op() { return op<EluInplaceSignature>("fastelu::elu_"); }
-const auto& elu_backward_op() { return op<EluBackwardSignature>("fastelu::elu_backward"); }
-
-
-using torch::autograd::Node;
-using torch::autograd::SavedVariable;
-using torch::autograd::variable_list;
-// std::shared_ptr<Node> up to torch 2.12, c10::intrusive_ptr<Node> from 2.13.
-using NodePtr = decltype(torch::autograd::Edge::function);
-
-template <typename T>
-NodePtr make_node() {
-  if constexpr (std::is_same_v<NodePtr, std::shared_ptr<Node>>) {
-    return std::shared_ptr<T>(new T());
-  } else {
-    return c10::make_intrusive<T>();
-  }
-}
-
-
-Tensor elu_backward_call(const Tensor& grad, const Coefs& c, bool is_result, const Tensor& s) {
-  return elu_backward_op().call(grad, c.alpha, c.scale, c.input_scale, is_result, s);
-}
-
-// d elu_backward / d self_or_result: aten's elu_double_backward.
-Tensor elu_double_backward(const Tensor& grad, const Tensor& grad_output, const Coefs& c, bool is_result,
-                           const Tensor& s) {
-  Tensor negative = (s < 0).type_as(grad);
-  if (is_result) return grad * grad_output * c.input_scale * negative;
-  return elu_backward_call(grad * grad_output * c.input_scale, c, false, s) * negative;
-}
-
-// The backward of elu (from its input) and of elu_ (from its result).
-struct EluBackwardNode : Node {
-  SavedVariable saved;
-  Coefs coefs{};
-  bool is_result = false;
-  std::string name() const override { return is_result ? "FasteluEluInplaceBackward" : "FasteluEluBackward"; }
-  variable_list apply(variable_list&& grads) override {
-    Tensor grad_input;
-    if (grads[0].defined() && should_compute_output(0))
-      grad_input = elu_backward_call(grads[0], coefs, is_result, saved.unpack(getptr()));
-    return {grad_input};
-  }
-  void release_variables() override { saved.reset_data(); }
-};
-
-// The backward of elu_backward, with respect to grad_output and self_or_result.
-struct EluBackwardBackwardNode : Node {
-  SavedVariable grad_output, self_or_result;
-  Coefs coefs{};
-  bool is_result = false;
-  std::string name() const override { return "FasteluEluBackwardBackward"; }
-  variable_list apply(variable_list&& grads) override {
-    const Tensor& grad = grads[0];
-    Tensor d_grad_output, d_s;
-    if (!grad.defined()) return {d_grad_output, d_s};
-    Tensor s = self_or_result.unpack(getptr());
-    if (should_compute_output(0)) d_grad_output = elu_backward_call(grad, coefs, is_result, s);
-    if (should_compute_output(1)) d_s = elu_double_backward(grad, grad_output.unpack(getptr()), coefs, is_result, s);
-    return {d_grad_output, d_s};
-  }
-  void release_variables() override {
-    grad_output.reset_data();
-    self_or_result.reset_data();
-  }
-};
-
-using torch::autograd::collect_next_edges;
-using torch::autograd::compute_requires_grad;
-using torch::autograd::isFwGradDefined;
-
-Tensor tangent(const Tensor& t) { return t._fw_grad(/*level=*/0); }
-
-Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, double alpha, double scale, double input_scale) {
-  NodePtr grad_fn;
-  if (compute_requires_grad(self)) {
-    auto node = make_node<EluBackwardNode>();
-    auto* n = static_cast<EluBackwardNode*>(node.get());
-    n->set_next_edges(collect_next_edges(self));
-    n->saved = SavedVariable(self, false);
-    n->coefs = {alpha, scale, input_scale};
-    grad_fn = std::move(node);
-  }
-  Tensor result;
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    result = elu_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
-  }
-  if (grad_fn) torch::autograd::set_history(result, grad_fn);
-  if (isFwGradDefined(self)) {
-    Tensor t = elu_backward_call(tangent(self), {alpha, scale, input_scale}, false, self._fw_primal(0));
-    result._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/false);
-  }
-  return result;
-}
-
-void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale, double input_scale) {
-  bool requires_grad = compute_requires_grad(self);
-  bool has_tangent = isFwGradDefined(self);
-  // PyTorch finds these only after writing (or, for the slope, in backward); we refuse first.
-  torch::autograd::check_inplace(self, requires_grad);
-  // Both derivatives come from the result, whose sign must tell which branch the input took.
-  TORCH_CHECK(!((requires_grad || has_tangent) && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
-  NodePtr grad_fn;
-  if (requires_grad) {
-    grad_fn = make_node<EluBackwardNode>();
-    auto* n = static_cast<EluBackwardNode*>(grad_fn.get());
-    n->set_next_edges(collect_next_edges(self));
-    n->coefs = {alpha, scale, input_scale};
-    n->is_result = true;
-  }
-  {
-    at::AutoDispatchBelowAutograd guard;
-    elu_inplace_op().redispatch(keys & c10::after_autograd_keyset, self, alpha, scale, input_scale);
-  }
-  if (grad_fn) {
-    torch::autograd::rebase_history(self, grad_fn);
-    static_cast<EluBackwardNode*>(grad_fn.get())->saved = SavedVariable(self, true, self.is_view());  // the result
-  }
-  if (has_tangent) {
-    Tensor t = tangent(self);
-    t.copy_(elu_backward_call(t, {alpha, scale, input_scale}, true, self._fw_primal(0)));
-    self._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/true);
-  }
-}
-
-// As aten's in-place ops: bump the version counter, so tensors saved for backward notice the write.
-void elu_inplace_ad_inplace_or_view(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale,
-                                    double input_scale) {
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    elu_inplace_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, self, alpha, scale, input_scale);
-  }
-  torch::autograd::impl::bump_version(self);
-}
-
-Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output, double alpha, double scale,
-                             double input_scale, bool is_result, const Tensor& self_or_result) {
-  Coefs coefs{alpha, scale, input_scale};
-  NodePtr grad_fn;
-  if (compute_requires_grad(grad_output, self_or_result)) {
-    auto node = make_node<EluBackwardBackwardNode>();
-    auto* n = static_cast<EluBackwardBackwardNode*>(node.get());
-    n->set_next_edges(collect_next_edges(grad_output, self_or_result));
-    n->grad_output = SavedVariable(grad_output, false);
-    n->self_or_result = SavedVariable(self_or_result, false);
-    n->coefs = coefs;
-    n->is_result = is_result;
-    grad_fn = std::move(node);
-  }
-  Tensor result;
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    result = elu_backward_op().redispatch(keys & c10::after_autograd_keyset, grad_output, alpha, scale, input_scale,
-                                          is_result, self_or_result);
-  }
-  if (grad_fn) torch::autograd::set_history(result, grad_fn);
-  bool go_t = isFwGradDefined(grad_output), s_t = isFwGradDefined(self_or_result);
-  if (go_t || s_t) {
-    Tensor s = self_or_result._fw_primal(0), t;
-    if (go_t) t = elu_backward_call(tangent(grad_output), coefs, is_result, s);
-    if (s_t) {
-      Tensor d = elu_double_backward(tangent(self_or_result), grad_output._fw_primal(0), coefs, is_result, s);
-      t = t.defined() ? t + d : d;
-    }
-    result._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/false);
-  }
-  return result;
-}
-
-void setup(py::object launch_module, py::object table, py::object hooks, std::vector<int64_t> bucket_bounds,
-           int moderate, bool interpret) {
-  TORCH_CHECK(bucket_bounds.size() == 3, "setup: three size bucket bounds expected");
+void configure(const std::array<int64_t, 3>& bucket_bounds, int moderate) {
   std::lock_guard<std::mutex> lock(mutex);
-  std::copy(bucket_bounds.begin(), bucket_bounds.end(), buckets.begin());
+  buckets = bucket_bounds;
   moderate_lo = std::ldexp(1.0, -moderate);
   moderate_hi = std::ldexp(1.0, moderate);
-  python = new Python{launch_module, table};
-  for (int i = 0; i < 2; i++) {
-    py::object list = hooks[py::int_(i)];
-    hook_lists[i] = list.is_none() ? nullptr : list.inc_ref().ptr();  // kept for good, as python
-  }
-  if (interpret && !cpu_kernels) {
-    cpu_kernels = std::make_unique<torch::Library>(torch::Library::IMPL, "fastelu", c10::DispatchKey::CPU, __FILE__,
-                                                   __LINE__);
-    cpu_kernels->impl("elu", TORCH_FN(elu_kernel));
-    cpu_kernels->impl("elu_", TORCH_FN(elu_inplace_kernel));
-    cpu_kernels->impl("elu_backward", TORCH_FN(elu_backward_kernel));
-  }
 }
 
-}  // namespace
-
-TORCH_LIBRARY_IMPL(fastelu, CUDA, m) {
-  m.impl("elu", &elu_kernel);
-  m.impl("elu_", &elu_inplace_kernel);
-  m.impl("elu_backward", &elu_backward_kernel);
-}
-
-TORCH_LIBRARY_IMPL(fastelu, CompositeExplicitAutograd, m) {
-  m.impl("elu", &elu_aten);
-  m.impl("elu_", &elu_inplace_aten);
-  m.impl("elu_backward", &elu_backward_aten);
-}
-
-TORCH_LIBRARY_IMPL(fastelu, Autograd, m) {
-  m.impl("elu", &elu_autograd);
-  m.impl("elu_", &elu_inplace_autograd);
-  m.impl("elu_backward", &elu_backward_autograd);
-}
-
-TORCH_LIBRARY_IMPL(fastelu, ADInplaceOrView, m) { m.impl("elu_", &elu_inplace_ad_inplace_or_view); }
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("setup", &setup,
-        "Once, at import: the module launch.py, configs.table, Triton's launch-hook lists, the size buckets, "
-        "coefficients.MODERATE, and whether CPU tensors run the kernel under Triton's interpreter.");
-  m.def("forget", &forget, "Drop the launch tables and compiled kernels (after tuning changed the tables).");
-  m.def("route_aten", &route_aten, "enable(): serve aten's elu, elu_ and elu_backward on CUDA tensors (or stop).");
-  m.def("negcoef", &negcoef, "alpha * scale as aten forms it for a float64 tensor (True) or any other.");
-  m.def("normal", [](bool float16, bool backward, bool is_result, double alpha, double scale, double input_scale) {
-    return normal_math(float16, backward, is_result, {alpha, scale, input_scale});
-  }, "Whether a float16 kernel (float16: False for any other dtype) takes the cheaper NORMAL math.",
-        py::arg("float16"), py::arg("backward"), py::arg("is_result"), py::arg("alpha"), py::arg("scale"),
-        py::arg("input_scale"));
-  m.def("plan", [](int64_t device, int64_t itemsize, int64_t n, bool backward) {
-    Config c = config_for(device, backward, itemsize, n);
-    return std::make_tuple(c.block, c.warps, width(n, n, c.block));
-  }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).",
-        py::arg("device"), py::arg("itemsize"), py::arg("n"), py::arg("backward") = false);
-  // Checks for the fake kernels, which see the same errors as the real ones.
-  m.def("check", [](const Tensor& self, bool inplace) { inplace ? check_inplace(self) : check_dtype(self, "input"); });
-  m.def("check_backward", &check_backward);
-  // For tune and the benchmarks: a launch on tensors of one shape, in a given configuration
-  // (block 0: the table's), with no checks.
-  m.def("launch", [](const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, double alpha, double scale,
-                     double input_scale, bool is_result, int64_t block, int64_t warps) {
-    run(out, x, g ? *g : Tensor(), {alpha, scale, input_scale}, is_result, Config{block, warps});
-  }, py::arg("out"), py::arg("x"), py::arg("g"), py::arg("alpha"), py::arg("scale"), py::arg("input_scale"),
-        py::arg("is_result"), py::arg("block") = 0, py::arg("warps") = 0, py::call_guard<py::gil_scoped_release>());
-  // The dispatcher's full path (modes, tracing, functorch, autograd), minus Python's torch.ops
-  // wrapper. Without the GIL, as aten's own Python bindings call their ops.
-  m.def("elu", [](const Tensor& self, double alpha, double scale, double input_scale) {
-    return elu_op().call(self, alpha, scale, input_scale);
-  }, py::call_guard<py::gil_scoped_release>());
-  m.def("elu_", [](Tensor& self, double alpha, double scale, double input_scale) {
-    elu_inplace_op().call(self, alpha, scale, input_scale);
-  }, py::call_guard<py::gil_scoped_release>());
-}
+}  // namespace fastelu
