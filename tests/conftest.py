@@ -1,6 +1,5 @@
 import os
 
-import numpy as np
 import pytest
 import torch
 
@@ -10,28 +9,10 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
-def _faithful_bfloat16_casts():
-    """The interpreter converts float32 to bfloat16 by truncation, where GPUs round to nearest
-    even, and bfloat16 to float32 with subnormals and NaN mangled: make it convert as the hardware
-    does (torch's conversions), so that bfloat16 results can be checked to the last bit on the CPU."""
-    import triton.language as tl
-    from triton.runtime import interpreter
-
-    cast = interpreter.InterpreterBuilder.cast_impl
-
-    def cast_impl(self, src, dst_type):
-        if src.dtype.scalar == tl.float32 and dst_type.scalar == tl.bfloat16:
-            rounded = torch.from_numpy(np.ascontiguousarray(src.data)).to(torch.bfloat16)
-            return interpreter.TensorHandle(rounded.view(torch.int16).numpy().view(np.uint16), dst_type.scalar)
-        if src.dtype.scalar == tl.bfloat16 and dst_type.scalar == tl.float32:  # exact: the same bits, widened
-            return interpreter.TensorHandle((src.data.astype(np.uint32) << 16).view(np.float32), dst_type.scalar)
-        return cast(self, src, dst_type)
-
-    interpreter.InterpreterBuilder.cast_impl = cast_impl
-
-
 if os.environ.get("TRITON_INTERPRET") == "1":
-    _faithful_bfloat16_casts()
+    # bfloat16 conversions and fma as the GPU rounds them, so that results are checked to the bit.
+    from elu_op.interpreter import make_faithful
+    make_faithful()
 
 DEVICES = ["cuda"] if torch.cuda.is_available() else ["cpu"]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]

@@ -27,6 +27,9 @@ def test_check_passes():
     r = _run("check")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all passed" in r.stdout
+    # bfloat16 rounded to nearest, as GPUs do, also in the CPU's interpreter: half an ulp at most
+    bf16 = [float(line.split()[2]) for line in r.stdout.splitlines() if " bfloat16 " in line]
+    assert len(bf16) == 6 and max(bf16) <= 2**-8, bf16
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")

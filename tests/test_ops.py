@@ -55,9 +55,18 @@ def test_gradients_match_pytorch(device):
         torch.testing.assert_close(a, b, rtol=2e-6, atol=1e-7)
 
 
+def _no_worse_than_aten(got, aten, ref):
+    """got is as close to the float64 reference as aten's own result is, give or take one float32
+    rounding: aten's gradients err by up to about 1e-5 relative, so no fixed tolerance fits both."""
+    def err(t):
+        return ((t.double() - ref).abs() / ref.abs().clamp_min(1e-6)).max().item()
+    assert err(got) <= err(aten) + 2**-23, (err(got), err(aten))
+
+
 def test_inplace_functions_mirror_torch(device):
     # elu_, selu_, celu_ as torch.nn.functional's: the input changed and returned, the same
     # gradients through a non-leaf, the same errors under their own names
+    torch.manual_seed(0)
     x = randn((6, 5), torch.float32, device)[:, ::2]
     g = randn((6, 3), torch.float32, device)
     for ours, theirs, args, bad_calls in ((elu_op.elu_, F.elu_, (0.7,), (([1.0],), (x, "1"))),
@@ -65,11 +74,13 @@ def test_inplace_functions_mirror_torch(device):
                                           (elu_op.celu_, F.celu_, (0.4,), (([1.0],), (x, "1"), (x, 0.0)))):
         a, b = x.clone(), x.clone()
         assert ours(a, *args) is a
-        torch.testing.assert_close(a, theirs(b, *args), rtol=2e-6, atol=1e-7)
+        _no_worse_than_aten(a, theirs(b, *args), theirs(x.double(), *args))
         leaf = x.clone().requires_grad_()
         got, = torch.autograd.grad(ours(leaf * 1, *args), leaf, g)
         want, = torch.autograd.grad(theirs(leaf * 1, *args), leaf, g)
-        torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-7)
+        leaf64 = x.double().requires_grad_()
+        ref, = torch.autograd.grad(theirs(leaf64 * 1, *args), leaf64, g.double())
+        _no_worse_than_aten(got, want, ref)
         for bad in bad_calls:
             with pytest.raises(Exception) as error:
                 theirs(*bad)
