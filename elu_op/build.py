@@ -14,6 +14,7 @@ and do not retry until the compiler changes, or `python -m elu_op build` asks.
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import pathlib
 import re
@@ -86,6 +87,8 @@ def _import(path):
 
 
 def _compile(path):
+    # Its import logs CUDA_HOME where a CUDA toolkit has no GPU, which says nothing about this build.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension
     try:  # the ninja that pip installed with fastelu, even where its bin directory is not on PATH
         import ninja
