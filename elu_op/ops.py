@@ -4,10 +4,9 @@ torch.ops.fastelu.elu(self, alpha=1.0, scale=1.0, input_scale=1.0)      like ate
 torch.ops.fastelu.elu_(self, alpha=1.0, scale=1.0, input_scale=1.0)     like aten::elu_
 torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
-The kernels are C++ (csrc/launch.cpp; registrations and autograd in csrc/ops.cpp; built on first use by
-build.py): CUDA tensors run the
-Triton kernel (kernel.py), CPU tensors run it under TRITON_INTERPRET=1, and anything else runs
-aten's kernel; autograd, forward-mode AD included, is C++ too. Here: the fake kernels, the vmap
+The kernels are C++ (csrc/launch.cpp; registrations and autograd in csrc/ops.cpp; built on first
+use by build.py): CUDA tensors run the Triton kernel (kernel.py), CPU tensors run it under
+TRITON_INTERPRET=1, and anything else runs aten's kernel; autograd, forward-mode AD included, is C++ too. Here: the fake kernels, the vmap
 rules, and the way out where the C++ cannot be built (aten's elu, with one warning).
 """
 import os
