@@ -30,5 +30,7 @@ setup(
     # numpy: Triton's interpreter, which runs the kernel on CPUs (check, tests), needs it.
     # ninja: what torch.utils.cpp_extension builds the C++ part with.
     install_requires=["torch>=2.9", "triton>=3.5", "numpy", "ninja"],
-    extras_require={"test": ["pytest", "hypothesis", "expecttest"], "bench": ["matplotlib"]},
+    # onnx, onnxscript, onnxruntime: tests/test_export.py exports models both ways and runs them.
+    extras_require={"test": ["pytest", "hypothesis", "expecttest", "onnx", "onnxscript", "onnxruntime"],
+                    "bench": ["matplotlib"]},
 )

@@ -57,7 +57,8 @@ def check(args):
         import subprocess
         if builder.C is not None:
             print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
-        sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"], env={**os.environ, "TRITON_INTERPRET": "1"}))
+        sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"],
+                                 env={**os.environ, "TRITON_INTERPRET": "1"}))
     if builder.C is None:
         print("fastelu's C++ part is not built (see the warning above), so its ops run PyTorch's own elu: this checks "
               "that fallback, not fastelu's kernels.", flush=True)

@@ -68,3 +68,7 @@ TINY = 2.0**-100
 # Result modes of the math, chosen by the result's dtype (and for NORMAL, the coefficients).
 FULL, SHORT, EXP2, NORMAL = 0, 1, 2, 3
 
+
+# The constants of torch.nn.functional.selu (Klambauer et al., 2017).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946

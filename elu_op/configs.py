@@ -140,8 +140,8 @@ def _validate(tuned):
 def save_table(gpu_name, table):
     path = cache_path(gpu_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({d: {str(k): [list(c) for c in v] for k, v in sizes.items()} for d, sizes in table.items()},
-                               indent=1))
+    plain = {d: {str(k): [list(c) for c in v] for k, v in sizes.items()} for d, sizes in table.items()}
+    path.write_text(json.dumps(plain, indent=1))
     return path
 
 

@@ -8,11 +8,9 @@ from torch.jit import is_scripting
 
 from . import ops  # noqa: F401 - defines the ops and loads their C++ (build.C)
 from .build import C as _C
+from .coefficients import SELU_ALPHA, SELU_SCALE
 from .lowering import failed as _lowerings_failed
 
-# The constants of torch.nn.functional.selu (Klambauer et al., 2017).
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 
 # Under torch.compile, each global that the traced code reads becomes a guard that every call of
 # the compiled graph checks, and an object that it reaches by two names (torch, from here and from

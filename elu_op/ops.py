@@ -6,15 +6,16 @@ torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result
 
 The kernels are C++ (csrc/launch.cpp; registrations and autograd in csrc/ops.cpp; built on first
 use by build.py): CUDA tensors run the Triton kernel (kernel.py), CPU tensors run it under
-TRITON_INTERPRET=1, and anything else runs aten's kernel; autograd, forward-mode AD included, is C++ too. Here: the fake kernels, the vmap
-rules, and the way out where the C++ cannot be built (aten's elu, with one warning).
+TRITON_INTERPRET=1, and anything else runs aten's kernel; autograd, forward-mode AD included, is
+C++ too. Here: the fake kernels, the vmap rules, the way out where the C++ cannot be built (aten's
+elu, with one warning), and the export decompositions (export.py).
 """
 import os
 
 import torch
 from triton import knobs
 
-from . import build, coefficients, configs, launch, lowering, sharding
+from . import build, coefficients, configs, deferred, export, launch, lowering, sharding
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -83,3 +84,7 @@ else:
     # DTensor's sharding rules, once DTensor is loaded (sharding.py).
     lowering.hook()
     sharding.hook()
+
+# What torch.export's decompositions and the ONNX exporters turn the ops into (export.py).
+export.register()
+deferred.after_import("torch.onnx", export.register_onnx)

@@ -92,7 +92,7 @@ Tensor elu_backward_aten(const Tensor& grad_output, double alpha, double scale, 
 
 // ---- ops.cpp ----------------------------------------------------------------------------------
 void route_aten(bool on);  // enable(): aten's elu, elu_ and elu_backward on CUDA tensors served by fastelu's kernels
-void register_cpu_kernels();  // under TRITON_INTERPRET=1: CPU tensors run the kernel interpreted
+void interpret_cpu(bool on);  // TRITON_INTERPRET=1: CPU tensors run the kernel, interpreted
 // The ops through the dispatcher's full path.
 Tensor call_elu(const Tensor& self, double alpha, double scale, double input_scale);
 void call_elu_(Tensor& self, double alpha, double scale, double input_scale);

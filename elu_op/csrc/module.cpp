@@ -32,7 +32,7 @@ void setup(py::object launch_module, py::object table, py::object hooks, std::ar
     hook_lists[i] = list.is_none() ? nullptr : list.inc_ref().ptr();  // kept for good, as python
   }
   configure(bucket_bounds, moderate);
-  if (interpret) register_cpu_kernels();
+  interpret_cpu(interpret);
 }
 
 }  // namespace

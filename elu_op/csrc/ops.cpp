@@ -235,16 +235,41 @@ void route_aten(bool on) {
   }
 }
 
-std::unique_ptr<torch::Library> cpu_kernels;  // under TRITON_INTERPRET=1 only
+bool cpu_interpreted = false;
 
-void register_cpu_kernels() {
-  if (cpu_kernels) return;
-  cpu_kernels = std::make_unique<torch::Library>(torch::Library::IMPL, "fastelu", c10::DispatchKey::CPU, __FILE__,
-                                                 __LINE__);
-  cpu_kernels->impl("elu", TORCH_FN(elu_kernel));
-  cpu_kernels->impl("elu_", TORCH_FN(elu_inplace_kernel));
-  cpu_kernels->impl("elu_backward", TORCH_FN(elu_backward_kernel));
+void interpret_cpu(bool on) { cpu_interpreted = on; }
+
+namespace {
+bool triton_runs(const Tensor& t) { return t.is_cuda() || (cpu_interpreted && t.is_cpu()); }
+
+// One kernel for every device that branches here, rather than a CUDA kernel beside a fallback:
+// torch.export's decompositions pass over a custom op wherever it has a kernel registered for the
+// device itself (export.py).
+Tensor elu_any(const Tensor& self, double alpha, double scale, double input_scale) {
+  return triton_runs(self) ? elu_kernel(self, alpha, scale, input_scale) : elu_aten(self, alpha, scale, input_scale);
 }
+
+void elu_inplace_any(Tensor& self, double alpha, double scale, double input_scale) {
+  if (triton_runs(self)) {
+    elu_inplace_kernel(self, alpha, scale, input_scale);
+  } else {
+    elu_inplace_aten(self, alpha, scale, input_scale);
+  }
+}
+
+Tensor elu_backward_any(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
+                        const Tensor& self_or_result) {
+  return triton_runs(grad_output)
+             ? elu_backward_kernel(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+             : elu_backward_aten(grad_output, alpha, scale, input_scale, is_result, self_or_result);
+}
+
+// Under torch.jit.trace, elu_ is recorded as elu and a copy_: TorchScript's ONNX exporter drops a
+// custom op that returns nothing, and understands aten's copy_.
+void elu_inplace_traced(Tensor& self, double alpha, double scale, double input_scale) {
+  self.copy_(elu_op().call(self, alpha, scale, input_scale));
+}
+}  // namespace
 
 Tensor call_elu(const Tensor& self, double alpha, double scale, double input_scale) {
   return elu_op().call(self, alpha, scale, input_scale);
@@ -256,17 +281,13 @@ void call_elu_(Tensor& self, double alpha, double scale, double input_scale) {
 
 }  // namespace fastelu
 
-TORCH_LIBRARY_IMPL(fastelu, CUDA, m) {
-  m.impl("elu", &fastelu::elu_kernel);
-  m.impl("elu_", &fastelu::elu_inplace_kernel);
-  m.impl("elu_backward", &fastelu::elu_backward_kernel);
+TORCH_LIBRARY_IMPL(fastelu, CompositeExplicitAutograd, m) {
+  m.impl("elu", &fastelu::elu_any);
+  m.impl("elu_", &fastelu::elu_inplace_any);
+  m.impl("elu_backward", &fastelu::elu_backward_any);
 }
 
-TORCH_LIBRARY_IMPL(fastelu, CompositeExplicitAutograd, m) {
-  m.impl("elu", &fastelu::elu_aten);
-  m.impl("elu_", &fastelu::elu_inplace_aten);
-  m.impl("elu_backward", &fastelu::elu_backward_aten);
-}
+TORCH_LIBRARY_IMPL(fastelu, Tracer, m) { m.impl("elu_", &fastelu::elu_inplace_traced); }
 
 TORCH_LIBRARY_IMPL(fastelu, Autograd, m) {
   m.impl("elu", &fastelu::elu_autograd);

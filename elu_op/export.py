@@ -1,0 +1,103 @@
+"""How fastelu's ops leave PyTorch: as aten's own ops, so that exported models carry no fastelu.
+
+- torch.export.export keeps fastelu's ops (AOTInductor then compiles them with fastelu's
+  lowering); ep.run_decompositions() turns them into aten's: selu, celu or elu, whichever the
+  coefficients are, and elu_backward. It finds these decompositions as any custom op's: they are
+  the ops' CompositeImplicitAutograd kernels, registered in Python only, so that eager calls never
+  see them and the C++ kernels run.
+- torch.onnx.export(dynamo=True) decomposes the same way, so the ONNX graph holds Elu, Selu and
+  Celu nodes; torch.onnx.export(dynamo=False) traces the ops, and onnx_symbolic() maps them to the
+  same nodes (register_onnx(), once torch.onnx is imported).
+
+Elsewhere, torch.compile included, the kernels return NotImplemented, which tells the tracer to
+keep the op as it is.
+"""
+import sys
+
+import torch
+from torch._C import DispatchKey
+
+from . import build
+from .coefficients import SELU_ALPHA, SELU_SCALE
+
+aten = torch.ops.aten
+
+
+def _decomposing():
+    """Whether the ops should become aten's here: while torch.export decomposes them (it installs
+    Python autograd kernels on the ops it decomposes for as long as it does), and always where the
+    C++ part is missing (the ops are aten's then)."""
+    return build.C is None or DispatchKey.AutogradCPU in torch.ops.fastelu.elu.default.py_kernels
+
+
+def _onnx_exporting():
+    onnx = sys.modules.get("torch.onnx")
+    return onnx is not None and onnx.is_in_onnx_export()
+
+
+def is_selu(alpha, scale, input_scale):
+    return (alpha, scale, input_scale) == (SELU_ALPHA, SELU_SCALE, 1.0)
+
+
+def is_celu(alpha, scale, input_scale):
+    return scale == 1.0 and alpha != 0 and input_scale != 1.0 and input_scale == 1.0 / alpha
+
+
+def elu(self, alpha=1.0, scale=1.0, input_scale=1.0):
+    """fastelu.elu as the aten op that computes the same: what F.selu, F.celu or F.elu give."""
+    if not _decomposing():
+        return NotImplemented
+    if is_selu(alpha, scale, input_scale):
+        return aten.selu.default(self)
+    if is_celu(alpha, scale, input_scale):
+        return aten.celu.default(self, alpha)
+    if input_scale != 1.0 and _onnx_exporting():
+        # ONNX's translation of aten.elu scales positive inputs by input_scale as well.
+        negative = torch.expm1(self * input_scale) * (alpha * scale)
+        return torch.where(self > 0, self * scale, negative)
+    return aten.elu.default(self, alpha, scale, input_scale)
+
+
+def elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
+    if not _decomposing():
+        return NotImplemented
+    self.copy_(torch.ops.fastelu.elu.default(self, alpha, scale, input_scale))
+
+
+def elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+    if not _decomposing():
+        return NotImplemented
+    return aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+
+
+def register():
+    for name, kernel in (("elu", elu), ("elu_", elu_), ("elu_backward", elu_backward)):
+        getattr(torch.ops.fastelu, name).default.py_impl(DispatchKey.CompositeImplicitAutograd)(kernel)
+
+
+def onnx_symbolic(g, self, alpha, scale, input_scale):
+    """fastelu::elu in TorchScript's ONNX export: Elu, Selu or Celu where the coefficients are
+    theirs, else the same math in standard ONNX ops."""
+    from torch.onnx.symbolic_helper import _maybe_get_const
+    alpha, scale, input_scale = (float(_maybe_get_const(v, "f")) for v in (alpha, scale, input_scale))
+    if is_selu(alpha, scale, input_scale):
+        return g.op("Selu", self, alpha_f=alpha, gamma_f=scale)
+    if is_celu(alpha, scale, input_scale) and g.opset >= 12 and self.type().dtype() == torch.float32:
+        return g.op("Celu", self, alpha_f=alpha)  # ONNX's Celu takes float32 only
+    if input_scale == 1.0:
+        out = g.op("Elu", self, alpha_f=alpha)
+        return out if scale == 1.0 else g.op("Mul", out, _like(g, scale, self))
+    expm1 = g.op("Sub", g.op("Exp", g.op("Mul", self, _like(g, input_scale, self))), _like(g, 1.0, self))
+    negative = g.op("Mul", expm1, _like(g, alpha * scale, self))
+    positive = g.op("Mul", self, _like(g, scale, self))
+    return g.op("Where", g.op("Greater", self, _like(g, 0.0, self)), positive, negative)
+
+
+def _like(g, value, tensor):
+    return g.op("Constant", value_t=torch.tensor(value, dtype=tensor.type().dtype()))
+
+
+def register_onnx():
+    """TorchScript's ONNX exporter: its symbolic for fastelu::elu (elu_ is traced as elu and a
+    copy_, csrc/ops.cpp). Called once torch.onnx is imported: importing it costs seconds."""
+    torch.onnx.register_custom_op_symbolic("fastelu::elu", onnx_symbolic, 9)
