@@ -255,3 +255,21 @@ def test_a_view_is_computed_in_one_launch_with_no_copy(view):
         assert not {"aten::contiguous", "aten::copy_", "aten::clone"} & set(names), names
         kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
         assert [e.name for e in kernels] == ["elu_kernel"], [e.name for e in kernels]
+
+
+def test_the_stream_symbol_torch_2_9_and_2_10_use_gives_the_current_stream():
+    # Before torch 2.11 (no c10::Stream::native_handle), the C++ launch (csrc/launch.cpp) calls
+    # CUDAStream::stream() from libc10_cuda.so through its mangled name, on a c10::Stream's bytes.
+    import ctypes
+    import glob
+    import os
+    lib = ctypes.CDLL(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libc10_cuda.so"))[0])
+    stream_of = lib._ZNK3c104cuda10CUDAStream6streamEv
+    stream_of.restype, stream_of.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+
+    class Stream(ctypes.Structure):  # c10::Stream: its Device (type, index), then its id
+        _fields_ = [("type", ctypes.c_int8), ("index", ctypes.c_int8), ("id", ctypes.c_int64)]
+
+    for stream in (torch.cuda.current_stream(), torch.cuda.Stream()):
+        raw = Stream(stream.device_type, stream.device_index, stream.stream_id)
+        assert (stream_of(ctypes.byref(raw)) or 0) == stream.cuda_stream
