@@ -1,7 +1,7 @@
 """Run registration code once a module is imported, without importing it ourselves.
 
-Inductor (3 s) and DTensor (1 s) are expensive to import: fastelu registers its lowerings and its
-sharding rules only once the user's program has loaded them.
+Inductor (3 s), DTensor (1 s) and torch.onnx are expensive to import: fastelu registers its
+lowerings, its sharding rules and its ONNX symbolic only once the user's program has loaded them.
 """
 import importlib.abc
 import importlib.util

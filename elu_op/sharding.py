@@ -4,7 +4,9 @@ The ops are pointwise, so they take the rules DTensor has for aten's pointwise o
 kind: relu for elu and elu_ (nonlinear, so a Partial input is reduced first), and gelu_backward,
 a nonlinear pointwise op of two tensors, for elu_backward. Those rules live in private tables of
 DTensor's sharding propagator, whose layout changed between torch 2.11 and 2.13; both are handled,
-and if neither holds, DTensor keeps refusing the ops with its own error.
+and if neither holds, DTensor keeps refusing the ops with its own error. Before torch 2.13,
+DTensor's propagation fails on any op that returns nothing, as elu_ does: there elu_ gets a
+handler of its own that runs it on each local shard.
 """
 import torch
 
@@ -30,6 +32,26 @@ def register():
                 if peer in infos:
                     infos[ours] = infos[peer]
                 break
+    if not _propagates_no_return():
+        DTensor._op_dispatcher._custom_op_handlers[torch.ops.fastelu.elu_.default] = _elu_inplace
+
+
+def _elu_inplace(op_call, args, kwargs):
+    self = args[0]
+    if any(p.is_partial() for p in self.placements):  # a nonlinear op needs the sum first: as DTensor says
+        raise RuntimeError(f"{op_call}: in-place operations that require placement changes are not supported. The "
+                           f"input has placement {self.placements}, but no valid strategy preserves this placement. "
+                           f"Please use the out-of-place version of this operation instead.")
+    op_call(self._local_tensor, *args[1:], **kwargs)
+
+
+def _propagates_no_return():
+    from torch.distributed.tensor._op_schema import OpSchema
+    try:
+        OpSchema(torch.ops.fastelu.elu_.default, (), {}).return_type_tensor()
+        return True
+    except IndexError:
+        return False
 
 
 def hook():

@@ -21,7 +21,7 @@ def _worker(rank, world, port, backend, errors):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         torch.distributed.init_process_group(backend, rank=rank, world_size=world)
         import torch.nn.functional as F
-        from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+        from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distribute_tensor
         from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
         import elu_op
@@ -41,6 +41,13 @@ def _worker(rank, world, port, backend, errors):
             y = distribute_tensor(x.clone(), mesh, [placement])
             elu_op.elu(y, inplace=True)
             torch.testing.assert_close(y.full_tensor(), F.elu(x))
+        # in place on partial sums would be elu of each part: refused, as DTensor refuses relu_
+        partial = DTensor.from_local(x.clone(), mesh, [Partial()])
+        try:
+            elu_op.elu_(partial)
+            raise AssertionError("elu_ of a Partial DTensor did not raise")
+        except RuntimeError as e:
+            assert "in-place operations that require placement changes are not supported" in str(e), e
         # a patched model, tensor parallel: activations between the layers stay sharded DTensors
         reference = _model().to(device)
         model = _model().to(device)
