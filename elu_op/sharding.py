@@ -1,12 +1,13 @@
 """DTensor sharding rules for the fastelu ops (tensor and sequence parallel models).
 
 The ops are pointwise, so they take the rules DTensor has for aten's pointwise ops of the same
-kind: relu for elu and elu_ (nonlinear, so a Partial input is reduced first), and gelu_backward,
+kind: relu for elu (nonlinear, so a Partial input is reduced first), and gelu_backward,
 a nonlinear pointwise op of two tensors, for elu_backward. Those rules live in private tables of
 DTensor's sharding propagator, whose layout changed between torch 2.11 and 2.13; both are handled,
-and if neither holds, DTensor keeps refusing the ops with its own error. Before torch 2.13,
-DTensor's propagation fails on any op that returns nothing, as elu_ does: there elu_ gets a
-handler of its own that runs it on each local shard.
+and if neither holds, DTensor keeps refusing the ops with its own error. elu_, which returns
+nothing, gets a handler of its own instead, which runs it on each shard: DTensor's propagation
+fails on such an op before torch 2.13, and in 2.11 lets it keep a Partial placement (elu of each
+partial sum).
 """
 import torch
 
@@ -15,8 +16,7 @@ from . import deferred
 
 def _peers():
     aten, ops = torch.ops.aten, torch.ops.fastelu
-    return {ops.elu.default: aten.relu.default, ops.elu_.default: aten.relu_.default,
-            ops.elu_backward.default: aten.gelu_backward.default}
+    return {ops.elu.default: aten.relu.default, ops.elu_backward.default: aten.gelu_backward.default}
 
 
 def register():
@@ -32,8 +32,7 @@ def register():
                 if peer in infos:
                     infos[ours] = infos[peer]
                 break
-    if not _propagates_no_return():
-        DTensor._op_dispatcher._custom_op_handlers[torch.ops.fastelu.elu_.default] = _elu_inplace
+    DTensor._op_dispatcher._custom_op_handlers[torch.ops.fastelu.elu_.default] = _elu_inplace
 
 
 def _elu_inplace(op_call, args, kwargs):
@@ -43,15 +42,6 @@ def _elu_inplace(op_call, args, kwargs):
                            f"input has placement {self.placements}, but no valid strategy preserves this placement. "
                            f"Please use the out-of-place version of this operation instead.")
     op_call(self._local_tensor, *args[1:], **kwargs)
-
-
-def _propagates_no_return():
-    from torch.distributed.tensor._op_schema import OpSchema
-    try:
-        OpSchema(torch.ops.fastelu.elu_.default, (), {}).return_type_tensor()
-        return True
-    except IndexError:
-        return False
 
 
 def hook():
