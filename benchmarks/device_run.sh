@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Device-machine work in few calls; results land in $OUT. Each part fits one call's 10 minutes:
-#   tests    info, check, a soak run and the whole test suite on the GPU
+#   tests    info, check, a soak run and the test suite on the GPU (TESTS, default tests/; the whole
+#            suite takes about 11 min on the H200, past one call: TESTS='tests/test_[a-k]*.py', then
+#            TESTS='tests/test_[l-z]*.py')
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
