@@ -235,11 +235,9 @@ void route_aten(bool on) {
   }
 }
 
-bool cpu_interpreted = false;
-
-void interpret_cpu(bool on) { cpu_interpreted = on; }
-
 namespace {
+bool cpu_interpreted = false;  // set once, by setup()
+
 bool triton_runs(const Tensor& t) { return t.is_cuda() || (cpu_interpreted && t.is_cpu()); }
 
 // One kernel for every device that branches here, rather than a CUDA kernel beside a fallback:
@@ -270,6 +268,8 @@ void elu_inplace_traced(Tensor& self, double alpha, double scale, double input_s
   self.copy_(elu_op().call(self, alpha, scale, input_scale));
 }
 }  // namespace
+
+void interpret_cpu(bool on) { cpu_interpreted = on; }
 
 Tensor call_elu(const Tensor& self, double alpha, double scale, double input_scale) {
   return elu_op().call(self, alpha, scale, input_scale);
