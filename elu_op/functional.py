@@ -1,7 +1,5 @@
 """Python functions mirroring torch.nn.functional's elu, selu and celu (and elu_, selu_, celu_), backed
 by fastelu's ops."""
-import numbers
-
 import torch
 from torch import Tensor
 from torch.jit import is_scripting
@@ -22,16 +20,39 @@ _aten_elu, _aten_elu_ = torch.ops.aten.elu.default, torch.ops.aten.elu_.default
 
 
 def _check(fn, input, alpha=1.0):
-    """alpha as a float, after PyTorch's checks: a Python number (bool included) or a 0-d tensor
-    (read with a host sync, as PyTorch's Scalar conversion does)."""
+    """alpha as a float, by PyTorch's rules for a Scalar argument: a Python or NumPy number (bool
+    included) or a 0-d tensor that does not require grad (read with a host sync, as PyTorch reads
+    it); complex only without an imaginary part, and integers in 64 bits, as aten converts them."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {_type_name(input)}")
     if type(alpha) is float:
         return alpha
-    if isinstance(alpha, numbers.Real) or (isinstance(alpha, Tensor) and alpha.dim() == 0
-                                           and not alpha.is_complex()):
-        return float(alpha)
-    raise TypeError(f"{fn}(): argument 'alpha' (position 2) must be Number, not {type(alpha).__name__}")
+    if isinstance(alpha, Tensor):
+        value = alpha.item() if alpha.dim() == 0 and not alpha.requires_grad else None
+    elif isinstance(alpha, (int, float, complex)):
+        value = alpha
+    elif type(alpha).__module__ == "numpy" and getattr(getattr(alpha, "dtype", None), "kind", None) in tuple("biufc"):
+        value = alpha.item()
+    else:
+        value = None
+    if value is None:
+        raise TypeError(f"{fn}(): argument 'alpha' (position 2) must be Number, not {_type_name(alpha)}")
+    if isinstance(value, complex):
+        if value.imag != 0:
+            raise RuntimeError("value cannot be converted to type float without overflow")
+        value = value.real
+    if isinstance(value, int) and not -2**63 <= value < 2**64:
+        raise OverflowError("int too big to convert")
+    return float(value)
+
+
+def _type_name(obj):
+    """The type's name as PyTorch's argument errors give it (the C type's tp_name): qualified by its
+    module for types written in C outside builtins (decimal.Decimal), bare for Python classes."""
+    t = type(obj)
+    if t.__module__ == "builtins" or t.__flags__ & (1 << 9):  # Py_TPFLAGS_HEAPTYPE: a Python class
+        return t.__name__
+    return f"{t.__module__}.{t.__qualname__}"
 
 
 def _apply(input, alpha, scale, input_scale, inplace):

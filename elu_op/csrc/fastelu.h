@@ -16,15 +16,15 @@ namespace fastelu {
 using at::Tensor;
 
 // ---- checks (launch.cpp), all made before anything is written ----------------------------------
-extern const char* const kNegativeSlopeError;
-void check_dtype(const Tensor& t, const char* name);
-void check_inplace(const Tensor& self);
-void check_backward(const Tensor& grad_output, double alpha, double input_scale, bool is_result, const Tensor& s);
-
-// ---- launch decisions (launch.cpp) --------------------------------------------------------------
 struct Coefs {
   double alpha, scale, input_scale;
 };
+
+extern const char* const kNegativeSlopeError;
+void check_elu(const Tensor& self, const Coefs& c, bool inplace);
+void check_backward(const Tensor& grad_output, const Coefs& c, bool is_result, const Tensor& s);
+
+// ---- launch decisions (launch.cpp) --------------------------------------------------------------
 
 struct Config {
   int64_t block = 0, warps = 0;

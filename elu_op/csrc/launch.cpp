@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,20 +75,57 @@ std::string shape_name(const Tensor& t) {
   return out + "]";
 }
 
-void check_dtype(const Tensor& t, const char* name) {
+// Where a tensor's elements are not one strided buffer: its layout's name in Python, for the
+// message; nullptr for a strided tensor. (A jagged nested tensor never gets here: its values do,
+// nested.py. A strided nested one has no kernel: the dispatcher refuses it, as it does for aten.)
+const char* unsupported_layout(const Tensor& t) {
+  switch (t.layout()) {
+    case at::kStrided: return nullptr;
+    case at::kSparse: return "torch.sparse_coo";
+    case at::kSparseCsr: return "torch.sparse_csr";
+    case at::kSparseCsc: return "torch.sparse_csc";
+    case at::kSparseBsr: return "torch.sparse_bsr";
+    case at::kSparseBsc: return "torch.sparse_bsc";
+    case at::kMkldnn: return "torch._mkldnn";
+    default: return "a layout other than torch.strided";
+  }
+}
+
+// NotImplementedError, as aten's for a sparse COO tensor (it is a RuntimeError too, as aten's for
+// the other layouts).
+void check_tensor(const Tensor& t, const char* name) {
+  const char* layout = unsupported_layout(t);
+  TORCH_CHECK_NOT_IMPLEMENTED(layout == nullptr, "fastelu: ", name, " has layout ", layout,
+                              ", but only strided tensors are supported (as by torch.nn.functional.elu)");
   auto d = t.scalar_type();
   TORCH_CHECK_TYPE(d == at::kFloat || d == at::kHalf || d == at::kBFloat16 || d == at::kDouble, "fastelu: ", name,
                    " has dtype ", dtype_name(d), ", but only float32, float16, bfloat16 and float64 are supported");
 }
 
-void check_inplace(const Tensor& self) {
-  check_dtype(self, "input");
-  at::assert_no_internal_overlap(self);  // aten's own message
+// aten converts alpha, scale and input_scale to the compute type (float32, for every dtype but
+// float64), and refuses a finite value outside its range, with this message, even for an empty
+// tensor; infinities and NaN go through.
+void check_coefs(at::ScalarType dtype, const Coefs& c) {
+  if (dtype == at::kDouble) return;
+  const char* names[3] = {"alpha", "scale", "input_scale"};
+  double values[3] = {c.alpha, c.scale, c.input_scale};
+  for (int i = 0; i < 3; i++) {
+    double v = values[i];
+    TORCH_CHECK(!(std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()),
+                "value cannot be converted to type float without overflow (fastelu: ", names[i], " = ", v,
+                ", for a tensor of dtype ", dtype_name(dtype), ", which computes in float32)");
+  }
 }
 
-void check_backward(const Tensor& grad_output, double alpha, double input_scale, bool is_result, const Tensor& s) {
-  check_dtype(grad_output, "grad_output");
-  check_dtype(s, "self_or_result");
+void check_elu(const Tensor& self, const Coefs& c, bool inplace) {
+  check_tensor(self, "input");
+  check_coefs(self.scalar_type(), c);
+  if (inplace) at::assert_no_internal_overlap(self);  // aten's own message
+}
+
+void check_backward(const Tensor& grad_output, const Coefs& c, bool is_result, const Tensor& s) {
+  check_tensor(grad_output, "grad_output");
+  check_tensor(s, "self_or_result");
   TORCH_CHECK_TYPE(grad_output.scalar_type() == s.scalar_type(), "fastelu: grad_output has dtype ",
                    dtype_name(grad_output.scalar_type()), " but self_or_result has ", dtype_name(s.scalar_type()),
                    "; they must match");
@@ -97,7 +135,8 @@ void check_backward(const Tensor& grad_output, double alpha, double input_scale,
                     shape_name(grad_output), " but self_or_result has ", shape_name(s), "; they must match");
   TORCH_CHECK_VALUE(grad_output.device() == s.device(), "fastelu: grad_output is on ", grad_output.device(),
                     " but self_or_result is on ", s.device());
-  TORCH_CHECK(!(is_result && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
+  check_coefs(s.scalar_type(), c);
+  TORCH_CHECK(!(is_result && (c.alpha < 0 || c.input_scale < 0)), kNegativeSlopeError);
 }
 
 // ---- launch decisions -------------------------------------------------------------------------
@@ -218,7 +257,7 @@ int64_t grid_of(const Layout& l, int64_t n, int64_t block) {
 
 enum Dtype { F32, F16, BF16, F64 };
 Dtype dtype_of(at::ScalarType t) {
-  return t == at::kFloat ? F32 : t == at::kHalf ? F16 : t == at::kBFloat16 ? BF16 : F64;  // after check_dtype
+  return t == at::kFloat ? F32 : t == at::kHalf ? F16 : t == at::kBFloat16 ? BF16 : F64;  // after check_tensor
 }
 
 // Everything a launch specialises on.
@@ -396,19 +435,17 @@ void forget() {
 // ---- the ops' kernels for CUDA tensors (and CPU tensors under TRITON_INTERPRET=1) ---------------
 
 // The output aten's elu and elu_backward allocate for inputs a and b (b: undefined, or a second
-// input), as TensorIterator lays it out: a's layout where the inputs share one dense layout, else
-// dense in the order of a's strides, ties and broadcast (stride 0) dimensions decided by b's
-// (TensorIteratorBase::reorder_dimensions).
+// input), as TensorIterator lays it out (compute_fast_setup_type, then reorder_dimensions): where
+// every input is contiguous, contiguous; where every input is channels_last (4-d only), channels_last;
+// where the inputs share one dense layout, exactly their strides (size-1 dimensions' included);
+// else dense in the order of a's strides, ties and broadcast (stride 0) dimensions decided by b's.
 Tensor empty_like_aten(const Tensor& a, const Tensor& b) {
-  if (a.is_contiguous() && (!b.defined() || b.is_contiguous())) return a.new_empty(a.sizes());
-  if (a.is_non_overlapping_and_dense() && (!b.defined() || b.strides() == a.strides())) {
-    auto channels_last = a.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d;
-    bool both = a.dim() >= 4 && a.dim() <= 5 && a.is_contiguous(channels_last) &&
-                (!b.defined() || b.is_contiguous(channels_last));
-    if (!both) return a.new_empty_strided(a.sizes(), a.strides());
-    return a.new_empty_strided(a.sizes(), a.dim() == 4 ? c10::get_channels_last_strides_2d(a.sizes())
-                                                       : c10::get_channels_last_strides_3d(a.sizes()));
-  }
+  auto all = [&](auto&& property) { return property(a) && (!b.defined() || property(b)); };
+  if (all([](const Tensor& t) { return t.is_contiguous(); })) return a.new_empty(a.sizes());
+  if (all([](const Tensor& t) { return t.is_contiguous(at::MemoryFormat::ChannelsLast); }))
+    return a.new_empty_strided(a.sizes(), c10::get_channels_last_strides_2d(a.sizes()));
+  if (a.is_non_overlapping_and_dense() && (!b.defined() || b.strides() == a.strides()))
+    return a.new_empty_strided(a.sizes(), a.strides());
   int64_t ndim = a.dim();
   // > 0: d1 goes inside d0; < 0: it stays outside; 0: no input says
   auto compare = [&](int64_t d0, int64_t d1) {
@@ -445,20 +482,20 @@ Tensor empty_like_aten(const Tensor& a, const Tensor& b) {
 }
 
 Tensor elu_kernel(const Tensor& self, double alpha, double scale, double input_scale) {
-  check_dtype(self, "input");
+  check_elu(self, {alpha, scale, input_scale}, false);
   Tensor out = empty_like_aten(self, Tensor());
   run(out, self, Tensor(), {alpha, scale, input_scale}, false);
   return out;
 }
 
 void elu_inplace_kernel(Tensor& self, double alpha, double scale, double input_scale) {
-  check_inplace(self);  // no two elements share memory: all that writing in place needs
+  check_elu(self, {alpha, scale, input_scale}, true);  // no two elements share memory: all in place needs
   run(self, self, Tensor(), {alpha, scale, input_scale}, false);
 }
 
 Tensor elu_backward_kernel(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
                            const Tensor& self_or_result) {
-  check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
+  check_backward(grad_output, {alpha, scale, input_scale}, is_result, self_or_result);
   Tensor out = empty_like_aten(grad_output, self_or_result);
   run(out, self_or_result, grad_output, {alpha, scale, input_scale}, is_result);
   return out;
@@ -467,18 +504,18 @@ Tensor elu_backward_kernel(const Tensor& grad_output, double alpha, double scale
 // ---- any other device, and the CPU without the interpreter: aten's kernels, after our checks ----
 
 Tensor elu_aten(const Tensor& self, double alpha, double scale, double input_scale) {
-  check_dtype(self, "input");
+  check_elu(self, {alpha, scale, input_scale}, false);
   return at::_ops::elu::call(self, alpha, scale, input_scale);
 }
 
 void elu_inplace_aten(Tensor& self, double alpha, double scale, double input_scale) {
-  check_inplace(self);
+  check_elu(self, {alpha, scale, input_scale}, true);
   at::_ops::elu_::call(self, alpha, scale, input_scale);
 }
 
 Tensor elu_backward_aten(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
                          const Tensor& self_or_result) {
-  check_backward(grad_output, alpha, input_scale, is_result, self_or_result);
+  check_backward(grad_output, {alpha, scale, input_scale}, is_result, self_or_result);
   return at::_ops::elu_backward::call(grad_output, alpha, scale, input_scale, is_result, self_or_result);
 }
 

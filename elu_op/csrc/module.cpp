@@ -94,8 +94,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).",
         py::arg("device"), py::arg("itemsize"), py::arg("n"), py::arg("backward") = false);
   // Checks for the fake kernels, which see the same errors as the real ones.
-  m.def("check", [](const Tensor& self, bool inplace) { inplace ? check_inplace(self) : check_dtype(self, "input"); });
-  m.def("check_backward", &check_backward);
+  m.def("check", [](const Tensor& self, bool inplace, double alpha, double scale, double input_scale) {
+    check_elu(self, {alpha, scale, input_scale}, inplace);
+  });
+  m.def("check_backward", [](const Tensor& grad_output, double alpha, double scale, double input_scale,
+                             bool is_result, const Tensor& s) {
+    check_backward(grad_output, {alpha, scale, input_scale}, is_result, s);
+  });
   // For tune and the benchmarks: a launch on tensors of one shape, in a given configuration
   // (block 0: the table's), with no checks.
   m.def("launch", [](const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, double alpha, double scale,
