@@ -3,7 +3,7 @@ in code you do not own, computed by fastelu; inside torch.compile, lowered to fa
 import contextlib
 import warnings
 
-from . import build, lowering
+from . import build, lowering, ops
 
 
 _enabled = False
@@ -17,8 +17,8 @@ def enable():
     if _enabled:
         return
     if build.C is None:
-        warnings.warn("fastelu: enable() changes nothing, since fastelu's C++ part could not be built (see the "
-                      "warning at import); F.elu stays PyTorch's", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fastelu: enable() changes nothing, since fastelu's kernels are off ({ops.OFF}); F.elu stays "
+                      f"PyTorch's", RuntimeWarning, stacklevel=2)
         return
     lowering.route_aten(True)
     with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here

@@ -31,6 +31,8 @@ SOURCES = sorted(CSRC.glob("*.cpp"))
 # ops.py calls once it has defined the ops' schemas (loading registers their kernels). None before
 # that, and where the C++ could not be built.
 C = None
+# Why it could not be built (the warning's reason), else None.
+error = None
 
 
 class BuildError(RuntimeError):
@@ -136,12 +138,12 @@ def load(force=False):
 def load_or_warn():
     """load() into C, or None with one warning that says why and what to do: fastelu's ops then
     run PyTorch's own elu, so that nothing breaks and nothing is silently wrong."""
-    global C
+    global C, error
     try:
         C = load()
         return C
     except Exception as e:  # noqa: BLE001 - a failed compile, no compiler, no ninja: the same way out
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu: slower, "
                       f"never wrong. It needs a C++ compiler (g++ or clang++). The build is not tried again until "
                       f"the compiler, torch or fastelu changes; python -m elu_op build --verbose retries it now and "

@@ -8,7 +8,6 @@ import platform
 import sys
 
 import torch
-import triton
 
 from . import build as builder
 from . import configs, functional, ops
@@ -20,13 +19,22 @@ def _device():
     return torch.device("cpu")
 
 
+def _triton_version():
+    try:
+        import triton
+    except ImportError:
+        return "not installed"
+    return triton.__version__
+
+
 def info(args):
     dev = _device()
-    print(f"fastelu   python {platform.python_version()}  torch {torch.__version__}  triton {triton.__version__}")
-    if builder.C is None:
-        print("c++       not built (see the warning above): the ops run PyTorch's elu; python -m elu_op build retries")
-    else:
-        print(f"c++       {builder.C.__file__}")
+    print(f"fastelu   python {platform.python_version()}  torch {torch.__version__}  triton {_triton_version()}")
+    if ops.OFF:
+        print(f"kernels   off: {ops.OFF}; the ops run PyTorch's own elu (the same results as torch.nn.functional)"
+              + ("" if ops.knobs is None else "; python -m elu_op build --verbose retries the build"))
+        return
+    print(f"c++       {builder.C.__file__}")
     if dev.type == "cuda":
         p = torch.cuda.get_device_properties(dev)
         print(f"device    {p.name} (sm_{p.major}{p.minor}, {p.multi_processor_count} SMs)")
@@ -55,13 +63,13 @@ def check(args):
         # The interpreter must be on before the kernels are defined: run again in a process that has it.
         import os
         import subprocess
-        if builder.C is not None:
+        if not ops.OFF:
             print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
         sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"],
                                  env={**os.environ, "TRITON_INTERPRET": "1"}))
-    if builder.C is None:
-        print("fastelu's C++ part is not built (see the warning above), so its ops run PyTorch's own elu: this checks "
-              "that fallback, not fastelu's kernels.", flush=True)
+    if ops.OFF:
+        print(f"fastelu's kernels are off ({ops.OFF}), so its ops run PyTorch's own elu: this checks that "
+              f"fallback, not fastelu's kernels.", flush=True)
     elif dev.type == "cpu":
         from .interpreter import make_faithful
         make_faithful()  # the interpreter rounds as the GPU does, so that the table measures the GPU's rounding
@@ -91,6 +99,10 @@ def check(args):
             print(f"{name:14s} {str(dtype)[6:]:9s} {err:12.3e}  {tol[dtype]:8.1e}  {'pass' if ok else 'FAIL'}")
     print("elu_backward* is the gradient from the saved result (is_result=True).")
     print("all passed" if not failed else f"{failed} FAILED")
+    if ops.knobs is None:
+        print("FAILED: Triton is not installed, so the table above checked PyTorch's elu. Triton runs on Linux "
+              "(pip install triton); elsewhere fastelu's ops are PyTorch's own.")
+        sys.exit(1)
     if builder.C is None:
         print("FAILED: fastelu's C++ part is missing, so the table above checked PyTorch's elu. Install a C++ compiler "
               "(g++ or clang++), then run python -m elu_op build --verbose, which builds it or shows why it cannot.")

@@ -15,6 +15,7 @@ one warning, and Triton's launcher keeps every launch. tests/test_launch.py chec
 installed triton.
 """
 import re
+import threading
 import warnings
 
 import triton
@@ -29,6 +30,9 @@ _PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
 _EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64(?: [usb]64){%d}((?: ptr)*)" % len(LAYOUT))
 
 _warned = set()
+# Triton's interpreter keeps a launch's state (its grid, the tl functions it patches) in globals,
+# so interpreted launches from several threads would mix: one at a time. GPU launches never wait.
+_interpreting = threading.Lock()
 
 
 def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,
@@ -42,10 +46,17 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
                                                      "backward" if backward else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
-    compiled = elu_kernel[(grid or triton.cdiv(n, block),)](
-        out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block, backward, is_result, int64,
-        normal, unit_input, cols, dims, unit, align, num_warps=warps, maxnreg=registers, enable_fp_fusion=True)
-    return handed(compiled) if out.is_cuda else None
+    def launch():
+        return elu_kernel[(grid or triton.cdiv(n, block),)](
+            out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block, backward, is_result,
+            int64, normal, unit_input, cols, dims, unit, align, num_warps=warps, maxnreg=registers,
+            enable_fp_fusion=True)
+
+    if out.is_cuda:
+        return handed(launch())
+    with _interpreting:
+        launch()
+    return None
 
 
 def parameter_plan(ptx):

@@ -7,15 +7,20 @@ torch.ops.fastelu.elu_backward(grad_output, alpha, scale, input_scale, is_result
 The kernels are C++ (csrc/launch.cpp; registrations and autograd in csrc/ops.cpp; built on first
 use by build.py): CUDA tensors run the Triton kernel (kernel.py), CPU tensors run it under
 TRITON_INTERPRET=1, and anything else runs aten's kernel; autograd, forward-mode AD included, is
-C++ too. Here: the fake kernels, the vmap rules, the way out where the C++ cannot be built (aten's
-elu, with one warning), and the export decompositions (export.py).
+C++ too. Here: the fake kernels, the vmap rules, functionalization of elu_, the way out where
+there are no kernels (aten's elu: without Triton, or with one warning where the C++ cannot be
+built), the export decompositions (export.py) and jagged nested tensors (nested.py).
 """
 import os
 
 import torch
-from triton import knobs
 
-from . import build, coefficients, configs, deferred, export, launch, lowering, sharding
+from . import build, coefficients, configs, deferred, export, lowering, nested, sharding
+
+try:
+    from triton import knobs
+except ImportError:  # Triton has no wheels for macOS or Windows
+    knobs = None
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -27,7 +32,12 @@ lib.define("elu_(Tensor(a!) self, float alpha=1.0, float scale=1.0, float input_
 lib.define("elu_backward(Tensor grad_output, float alpha, float scale, float input_scale, bool is_result, "
            "Tensor self_or_result) -> Tensor")
 
-_C = build.load_or_warn()  # build.C: registers the C++ kernels as it loads; None where it could not be built
+# The C++ part exists to launch Triton's kernels: without Triton it is not built.
+# build.C: registers the C++ kernels as it loads; None where it could not be built.
+_C = build.load_or_warn() if knobs is not None else None
+# Why fastelu's kernels are off (None while they are on), for `python -m elu_op info` and enable().
+OFF = ("Triton is not installed (it has no wheels for this platform), so there are no kernels to launch"
+       if knobs is None else None if _C is not None else f"its C++ part could not be built ({build.error})")
 
 if _C is None:
     # aten's ops behind fastelu's names: slower, never wrong (autograd and all are aten's).
@@ -36,8 +46,12 @@ if _C is None:
 
     lib.impl("elu", torch.ops.aten.elu.default, "CompositeImplicitAutograd")
     lib.impl("elu_", _elu_inplace_aten, "CompositeImplicitAutograd")
+    # Functionalization meets elu_ before its composite kernel: aten's elu_ is functionalized by aten.
+    lib.impl("elu_", _elu_inplace_aten, "Functionalize")
     lib.impl("elu_backward", torch.ops.aten.elu_backward.default, "CompositeImplicitAutograd")
 else:
+    from . import launch
+
     # The C++ asks configs.py for a device's launch table on first use, and launch.py for the
     # launches Triton's own launcher makes; it watches Triton's launch hooks for profilers.
     _C.setup(launch, configs.table, launch.hook_lists(knobs.runtime), list(configs.BUCKETS), coefficients.MODERATE,
@@ -49,16 +63,16 @@ else:
 
     @torch.library.register_fake("fastelu::elu")
     def _elu_fake(self, alpha=1.0, scale=1.0, input_scale=1.0):
-        _C.check(self, False)
+        _C.check(self, False, alpha, scale, input_scale)
         return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_")
     def _elu_inplace_fake(self, alpha=1.0, scale=1.0, input_scale=1.0):
-        _C.check(self, True)
+        _C.check(self, True, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_backward")
     def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        _C.check_backward(grad_output, alpha, input_scale, is_result, self_or_result)
+        _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
         return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
     # ---- vmap: the ops are elementwise, so a batched call is one call over the whole batch -----
@@ -80,10 +94,29 @@ else:
     for _name, _rule in (("elu", _elu_vmap), ("elu_", _elu_inplace_vmap), ("elu_backward", _elu_backward_vmap)):
         torch.library.register_vmap(f"fastelu::{_name}", _rule, lib=lib)
 
+    # ---- functionalization: elu_ as aten's in-place ops are functionalized -----------------------
+    # torch.func.functionalize (and torch.compile's own functionalization, which prefers this kernel
+    # to auto_functionalize) sees elu out of place, and the result written back as the new value
+    # of self and of every view that shares its base.
+
+    _FUNCTIONALIZE = torch._C.DispatchKeySet(torch._C.DispatchKey.Functionalize)
+
+    def _elu_inplace_functionalize(self, alpha=1.0, scale=1.0, input_scale=1.0):
+        _C.check(self, True, alpha, scale, input_scale)
+        torch._sync(self)
+        with torch._C._ExcludeDispatchKeyGuard(_FUNCTIONALIZE):
+            out = torch.ops.fastelu.elu.default(torch._from_functional_tensor(self), alpha, scale, input_scale)
+        torch._functionalize_replace(self, out)
+        torch._functionalize_commit_update(self)
+        torch._functionalize_sync(self)
+
+    lib.impl("elu_", _elu_inplace_functionalize, "Functionalize")
+
     # Inductor lowerings of these ops, registered once a compile loads Inductor (lowering.py), and
     # DTensor's sharding rules, once DTensor is loaded (sharding.py).
     lowering.hook()
     sharding.hook()
+    nested.hook(lib)
 
 # What torch.export's decompositions and the ONNX exporters turn the ops into (export.py).
 export.register()

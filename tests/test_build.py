@@ -99,7 +99,7 @@ def test_a_failed_build_is_remembered_until_the_compiler_changes_or_build_is_run
     assert "FAILED:" in verbose.stderr and "building the C++ part failed: launch.cpp:1:1: error" in verbose.stderr
     check = run("-m", "elu_op", "check")
     assert check.returncode == 1
-    assert "C++ part is not built" in check.stdout and "checked PyTorch's elu" in check.stdout
+    assert "C++ part could not be built" in check.stdout and "checked PyTorch's elu" in check.stdout
     assert "python -m elu_op build --verbose" in check.stdout
 
 

@@ -1,0 +1,47 @@
+"""Jagged nested tensors (``torch.nested.nested_tensor(..., layout=torch.jagged)``): fastelu's ops
+run on their values, as PyTorch's own pointwise ops do.
+
+A jagged nested tensor keeps its elements in one dense buffer (``values()``) beside its offsets, so
+an elementwise op is the op on that buffer, wrapped with the same offsets: the result has the
+input's ragged size (the same nested int, so it combines with the input). The rules below are
+torch_dispatch rules of the nested tensor class, below autograd: fastelu's autograd (C++) records
+the op on the nested tensor, and its backward meets the rule for elu_backward. Like PyTorch's own
+jagged op table, they build the result with the class's private constructor and metadata.
+"""
+import torch
+
+from . import deferred
+
+
+def _wrap_like(values, like):
+    from torch.nested._internal.nested_tensor import NestedTensor
+    from torch.nested._internal.ops import extract_kwargs
+    return NestedTensor(values, **extract_kwargs(like))
+
+
+def _elu(cls, func, types, args, kwargs):
+    return _wrap_like(func(args[0]._values, *args[1:], **kwargs), args[0])
+
+
+def _elu_inplace(cls, func, types, args, kwargs):
+    func(args[0]._values, *args[1:], **kwargs)
+
+
+def _elu_backward(cls, func, types, args, kwargs):
+    grad, s = args[0], args[5]
+    if not (isinstance(grad, cls) and isinstance(s, cls) and grad.shape == s.shape):
+        # Values of equal shape from two ragged structures would pair the wrong elements.
+        raise ValueError(f"fastelu: grad_output has shape {tuple(grad.shape)} but self_or_result has "
+                         f"{tuple(s.shape)}; they must match (nested tensors of one ragged structure)")
+    rest = [a._values if a is s else a for a in args[1:]]
+    return _wrap_like(func(grad._values, *rest, **kwargs), grad)
+
+
+def hook(lib):
+    """Register the rules in lib once PyTorch's jagged nested tensor class is loaded."""
+    def register():
+        from torch.nested._internal.nested_tensor import NestedTensor
+        for name, rule in (("elu", _elu), ("elu_", _elu_inplace), ("elu_backward", _elu_backward)):
+            torch.library.register_torch_dispatch(f"fastelu::{name}", NestedTensor, rule, lib=lib)
+
+    deferred.after_import("torch.nested._internal.nested_tensor", register)
