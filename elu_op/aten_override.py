@@ -5,7 +5,6 @@ import warnings
 
 from . import build, lowering, ops
 
-
 _enabled = False
 
 

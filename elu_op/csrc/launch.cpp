@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -111,8 +112,12 @@ void check_coefs(at::ScalarType dtype, const Coefs& c) {
   double values[3] = {c.alpha, c.scale, c.input_scale};
   for (int i = 0; i < 3; i++) {
     double v = values[i];
-    TORCH_CHECK(!(std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()),
-                "value cannot be converted to type float without overflow (fastelu: ", names[i], " = ", v,
+    if (!std::isfinite(v) || std::abs(v) <= std::numeric_limits<float>::max()) continue;
+    // snprintf, not a stream: streaming a double segfaulted in this module on the lent H200's
+    // build (torch 2.11), inside libstdc++'s locale code.
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", v);
+    TORCH_CHECK(false, "value cannot be converted to type float without overflow (fastelu: ", names[i], " = ", value,
                 ", for a tensor of dtype ", dtype_name(dtype), ", which computes in float32)");
   }
 }
