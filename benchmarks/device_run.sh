@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Device-machine work in few calls; results land in $OUT. Each part fits one call's 10 minutes:
 #   tests    info, check, a soak run and the test suite on the GPU (TESTS, default tests/; the whole
-#            suite takes about 11 min on the H200, past one call: TESTS='tests/test_[a-k]*.py', then
-#            TESTS='tests/test_[l-z]*.py')
+#            suite takes about 11 min on the H200 in one process, past one call: WORKERS=4 spreads it
+#            over pytest-xdist's processes, or TESTS='tests/test_[a-k]*.py', then TESTS='tests/test_[l-z]*.py')
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
+#   sizes    bench_sizes.py, 2**10-2**30 (SIZES_DIRECTIONS, default forward,backward; SIZES_ROUNDS, default 5)
+#   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
 #   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24): a copy-only Triton kernel in fastelu's shapes
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
@@ -33,7 +35,8 @@ for part in "${@:-tests}"; do
         python3 -m elu_op info 2>&1
         python3 -m elu_op check 2>&1
         python3 benchmarks/gpu_soak.py "${SOAK_CALLS:-20000}" 2>&1; } | tee "$OUT/summary.txt" | tail -3
-      python3 -m pytest -q -rs ${TESTS:-tests} -p no:cacheprovider -W ignore 2>&1 | tee "$OUT/tests.txt" | tail -15 ;;
+      python3 -m pytest -q -rs ${WORKERS:+-n $WORKERS} ${TESTS:-tests} -p no:cacheprovider -W ignore 2>&1 \
+        | tee "$OUT/tests.txt" | tail -15 ;;
     bench)
       python3 benchmarks/bench_elu.py --quick --out "$OUT" 2>&1 | grep -v "^W1" | tail -60
       { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
@@ -44,6 +47,12 @@ for part in "${@:-tests}"; do
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;
     picks) python3 benchmarks/studies/inductor_picks.py --out "$OUT" 2>&1 | grep -v "^W1" | tail -10 ;;
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
+    sizes)
+      python3 benchmarks/bench_sizes.py --directions "${SIZES_DIRECTIONS:-forward,backward}" \
+        --rounds "${SIZES_ROUNDS:-5}" --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
+    sweep)
+      python3 benchmarks/studies/config_sweep.py --dtypes "${SWEEP_DTYPES:-bf16,fp16}" --log2 "${SWEEP_LOG2:-18-23}" \
+        --rounds 7 --name configs_mid --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     shapes)
       for script in shape_sweep register_sweep; do
         python3 "benchmarks/studies/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"

@@ -1,10 +1,11 @@
-"""Every candidate launch configuration at sizes 2**16-2**24, beside copy_ and eager PyTorch,
-and how far one kernel's timing moves between interleaved do_bench calls.
+"""Every candidate launch configuration at sizes 2**16-2**24 (or those asked for), beside copy_
+and eager PyTorch, and how far one kernel's timing moves between interleaved do_bench calls.
 
 Calls of a few microseconds are where a better configuration and noise are hard to tell apart;
 this shows which is which. Writes benchmarks/results/<gpu>_configs.md and prints it.
 
-    python benchmarks/studies/config_sweep.py [--out DIR] [--rounds N]
+    python benchmarks/studies/config_sweep.py [--out DIR] [--rounds N] [--dtypes fp32,bf16] [--log2 16-24]
+                                              [--name configs]
 """
 import argparse
 import datetime
@@ -19,7 +20,7 @@ from triton.testing import do_bench
 import elu_op
 # benchmarks/, for common.py and the benchmarks
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import launch, middle_mean, plan, save
+from common import DTYPES, launch, middle_mean, plan, save
 from elu_op import configs
 
 CANDIDATES = [(256, 2)] + configs.CANDIDATES
@@ -50,10 +51,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--dtypes", default="fp32,bf16")
+    ap.add_argument("--log2", default="16-24", help="the sizes' powers of two, FIRST-LAST")
+    ap.add_argument("--name", default="configs", help="the results file: <gpu>_NAME.md")
     args = ap.parse_args()
+    first, last = (int(v) for v in args.log2.split("-"))
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
-    lines = [f"# Launch configurations, sizes 2**16-2**24, on {props.name}", "",
+    lines = [f"# Launch configurations, sizes 2**{first}-2**{last}, on {props.name}", "",
              f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}. Microseconds, each "
              f"the mean of the middle 60% of {args.rounds} interleaved rounds of a do_bench median (L2 flushed). "
              f"`spread`: how far one implementation's round medians moved, (max - min) / mean, for fastelu's "
@@ -62,9 +67,9 @@ def main():
              "| mode | dtype | elements | fastelu | spread | copy_ | spread | config | config us | best | best us "
              "| fastest in | eager |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rounds_at_2p24 = []
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (DTYPES[name] for name in args.dtypes.split(",")):
         for backward in (False, True):
-            for e in range(16, 25):
+            for e in range(first, last + 1):
                 t = sweep_case(2**e, dtype, backward, args.rounds)
                 mean = {k: middle_mean(v) for k, v in t.items()}
                 spread = {k: 100 * (max(v) - min(v)) / mean[k] for k, v in t.items()}
@@ -81,7 +86,7 @@ def main():
                     rounds_at_2p24 += [f"{mode} {str(dtype)[6:]} {k}: " + " ".join(f"{v:.2f}" for v in t[k])
                                        for k in ("copy", "fastelu")]
     lines += ["", "Round by round at 2**24 (us): the two modes about 0.7 us apart.", "", "```", *rounds_at_2p24, "```"]
-    save(args.out, props.name, "_configs.md", "\n".join(lines) + "\n")
+    save(args.out, props.name, f"_{args.name}.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

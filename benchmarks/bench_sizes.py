@@ -1,0 +1,194 @@
+"""Cost against size, 2**10 to 2**30 elements: fastelu beside copy_, F.elu and torch.compile.
+
+For each direction (forward; backward, whose copy peer is torch.add(x, g, out=y), the same three
+streams), dtype (fp32, bf16, fp16) and size (every power of two from 2**10 to 2**30, and the odd
+sizes 999,983, 3*2**20+5, 10,000,019 and 2**24+1): the median of triton.testing.do_bench (L2
+flushed) of each implementation, in interleaved rounds in one process; a row's figure is the median
+over rounds, and its spread the range of fastelu's time over copy_'s, round by round.
+torch.compile with static shapes (a kernel per size, as a model with fixed shapes gets),
+replayed from a CUDA graph so that its per-call CPU time stays out of the GPU time. Random normal
+inputs.
+
+Writes benchmarks/results/<gpu>_sizes.json (every round, written as rows come), <gpu>_sizes.md
+(the table) and <gpu>_sizes.png (the curves); --plot writes the table and curves again from a
+JSON file, on any machine (matplotlib: pip install -e ".[bench]").
+
+    python benchmarks/bench_sizes.py [--directions forward,backward] [--dtypes fp32,bf16,fp16]
+                                     [--max-log2 30] [--rounds 5] [--out DIR]
+    python benchmarks/bench_sizes.py --plot benchmarks/results/NVIDIA_H200_sizes.json
+"""
+import argparse
+import datetime
+import json
+import platform
+import statistics
+
+ODD = (999_983, 3 * 2**20 + 5, 10_000_019, 2**24 + 1)
+IMPLS = ("copy", "eager", "compile", "fastelu")
+NAMES = {"copy": "copy_ (the ceiling)", "eager": "F.elu (eager)", "compile": "torch.compile(F.elu)",
+         "fastelu": "fastelu"}
+COLOURS = {"eager": "tab:orange", "compile": "tab:green", "fastelu": "tab:blue"}
+
+
+def sizes(max_log2):
+    return sorted({2**e for e in range(10, max_log2 + 1)} | {n for n in ODD if n <= 2**max_log2})
+
+
+def case(n, dtype, direction, rounds):
+    """{impl: [ms per round]} for one size, dtype and direction."""
+    import torch
+    import torch.nn.functional as F
+    from common import graphed
+    from triton.testing import do_bench
+
+    import elu_op
+
+    torch._dynamo.reset()  # a static-shape kernel per size; else the second size recompiles as dynamic
+    x = torch.randn(n, device="cuda", dtype=dtype)
+    y = torch.empty_like(x)
+    if direction == "forward":
+        compiled = torch.compile(lambda t: F.elu(t), dynamic=False)
+        fns = {"copy": lambda: y.copy_(x), "eager": lambda: F.elu(x), "compile": graphed(lambda: compiled(x)),
+               "fastelu": lambda: elu_op.elu(x)}
+    else:
+        g = torch.randn_like(x)
+        compiled = torch.compile(lambda a, b: torch.ops.aten.elu_backward(a, 1.0, 1.0, 1.0, False, b), dynamic=False)
+        fns = {"copy": lambda: torch.add(x, g, out=y),
+               "eager": lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+               "compile": graphed(lambda: compiled(g, x)),
+               "fastelu": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)}
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(do_bench(fn, warmup=5, rep=30, return_mode="median"))
+    return times
+
+
+def summary(row):
+    """The row's medians, GB/s and ratios, and the spread of fastelu's time over copy_'s."""
+    streams = 2 if row["direction"] == "forward" else 3
+    med = {k: statistics.median(v) for k, v in row["ms"].items()}
+    gbs = {k: streams * row["n"] * row["itemsize"] / v / 1e6 for k, v in med.items()}
+    per_round = [c / f for c, f in zip(row["ms"]["copy"], row["ms"]["fastelu"])]
+    return med, gbs, (100 * min(per_round), 100 * max(per_round))
+
+
+def label(n):
+    return f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else f"{n:,}"
+
+
+def table(data):
+    lines = ["| direction | dtype | elements | copy us | F.elu us | compile us | fastelu us | copy GB/s | "
+             "fastelu GB/s | % of copy (rounds' range) | x F.elu | x compile |", "|" + "---|" * 12]
+    for row in data["rows"]:
+        med, gbs, (lo, hi) = summary(row)
+        lines.append(
+            f"| {row['direction']} | {row['dtype']} | {label(row['n'])} | {1000 * med['copy']:.2f} | "
+            f"{1000 * med['eager']:.2f} | {1000 * med['compile']:.2f} | {1000 * med['fastelu']:.2f} | "
+            f"{gbs['copy']:.0f} | {gbs['fastelu']:.0f} | {100 * med['copy'] / med['fastelu']:.1f}% ({lo:.1f}-{hi:.1f}) | "
+            f"{med['eager'] / med['fastelu']:.2f} | {med['compile'] / med['fastelu']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def percent(rows, impl):
+    """impl's speed as a % of copy_'s, row by row."""
+    return [100 * statistics.median(r["ms"]["copy"]) / statistics.median(r["ms"][impl]) for r in rows]
+
+
+def plot(data, path):
+    """A panel per direction and dtype; in each, one colour per implementation, as % of copy_
+    (the black line at 100%): powers of two joined, the odd sizes as crosses beside them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directions = [d for d in ("forward", "backward") if any(r["direction"] == d for r in data["rows"])]
+    dtypes = [t for t in ("fp32", "bf16", "fp16") if any(r["dtype"] == t for r in data["rows"])]
+    low = min(min(percent(data["rows"], impl)) for impl in ("eager", "compile", "fastelu"))
+    fig, axes = plt.subplots(len(directions), len(dtypes), figsize=(5 * len(dtypes), 3.8 * len(directions)),
+                             sharex=True, sharey=True, squeeze=False)
+    for i, direction in enumerate(directions):
+        for j, dtype in enumerate(dtypes):
+            ax = axes[i][j]
+            rows = sorted((r for r in data["rows"] if r["direction"] == direction and r["dtype"] == dtype),
+                          key=lambda r: r["n"])
+            powers = [r for r in rows if r["n"] & (r["n"] - 1) == 0]
+            odd = [r for r in rows if r["n"] & (r["n"] - 1)]
+            ax.axhline(100, color="black", linewidth=1.2, label=NAMES["copy"])
+            for impl in ("eager", "compile", "fastelu"):
+                ax.plot([r["n"] for r in powers], percent(powers, impl), marker="o", markersize=3,
+                        color=COLOURS[impl], label=NAMES[impl], linewidth=2 if impl == "fastelu" else 1.2)
+                ax.plot([r["n"] for r in odd], percent(odd, impl), "x", markersize=6, color=COLOURS[impl],
+                        label="odd sizes, each colour its own" if impl == "fastelu" else None)
+            ax.set_xscale("log", base=2)
+            ax.set_xlim(2**9.5, 2**30.5)
+            ax.set_xticks([2**e for e in range(10, 31, 2)])
+            ax.set_ylim(max(0, 10 * (low // 10) - 5), 125)
+            ax.grid(True, alpha=0.3)
+            ax.set_title(f"{direction}, {dtype}")
+            if i == len(directions) - 1:
+                ax.set_xlabel("elements")
+            if j == 0:
+                ax.set_ylabel("% of copy_ bandwidth (higher is faster)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False, fontsize=9)
+    fig.suptitle(f"{data['gpu']}, torch {data['torch']}, triton {data['triton']}, {data['date']}", y=0.005,
+                 va="bottom", fontsize=9)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.94))
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--directions", default="forward,backward")
+    ap.add_argument("--dtypes", default="fp32,bf16,fp16")
+    ap.add_argument("--max-log2", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--plot", metavar="JSON", help="only draw the PNG beside this JSON file")
+    args = ap.parse_args()
+    if args.plot:  # a run's JSON, also one cut short: its table and curves
+        with open(args.plot) as f:
+            data = json.load(f)
+        write(data, args.plot.removesuffix(".json"))
+        return
+
+    import torch
+    import triton
+    from common import DTYPES, result_path, results_dir
+    torch.manual_seed(0)
+    gpu = torch.cuda.get_device_name()
+    data = dict(gpu=gpu, torch=torch.__version__, triton=triton.__version__, python=platform.python_version(),
+                date=str(datetime.date.today()), rounds=args.rounds, rows=[])
+    base = result_path(args.out or results_dir(), gpu, "_sizes")
+    for direction in args.directions.split(","):
+        for name in args.dtypes.split(","):
+            for n in sizes(args.max_log2):
+                dtype = DTYPES[name]
+                ms = case(n, dtype, direction, args.rounds)
+                data["rows"].append(dict(direction=direction, dtype=name, n=n, itemsize=dtype.itemsize, ms=ms))
+                print(table(dict(rows=data["rows"][-1:])).splitlines()[-1], flush=True)
+                with open(base + ".json", "w") as f:  # every row, so that a run cut short keeps what it measured
+                    json.dump(data, f)
+    write(data, base)
+
+
+def write(data, base):
+    """base.md (the table) and base.png (the curves, where matplotlib is there) from a run's data."""
+    head = (f"# Cost against size on {data['gpu']}\n\n{data['date']}, torch {data['torch']}, triton "
+            f"{data['triton']}, python {data['python']}; benchmarks/bench_sizes.py, {data['rounds']} interleaved "
+            f"rounds (its docstring says how). Times are medians over rounds; the range is fastelu's % of copy in "
+            f"its best and worst round.\n\n")
+    with open(base + ".md", "w") as f:
+        f.write(head + table(data))
+    print(table(data))
+    try:
+        plot(data, base + ".png")
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
