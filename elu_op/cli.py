@@ -110,7 +110,13 @@ def check(args):
     sys.exit(1 if failed else 0)
 
 
+def _needs_kernels(command):
+    if ops.OFF:
+        sys.exit(f"{command}: fastelu's kernels are off ({ops.OFF})")
+
+
 def tune(args):
+    _needs_kernels("tune")
     if not torch.cuda.is_available():
         sys.exit("tune needs a CUDA GPU")
     from . import tuning
@@ -137,6 +143,7 @@ def build(args):
 def bench(args):
     import os
     import runpy
+    _needs_kernels("bench")
     if not torch.cuda.is_available():
         sys.exit("bench needs a CUDA GPU")
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_elu.py")
@@ -148,6 +155,8 @@ def bench(args):
 
 def export_kernelbench(args):
     import pathlib
+    if ops.knobs is None:
+        sys.exit("export-kernelbench: Triton is not installed, and the exported file is Triton code")
 
     from . import kernelbench
     print(f"wrote {kernelbench.export(pathlib.Path(args.path))}")

@@ -363,6 +363,14 @@ WITHOUT_TRITON = textwrap.dedent("""
     assert any("Triton is not installed" in str(m.message) for m in w)
     from elu_op import cli
     cli.main(["info"])
+    for command, says in (("tune", "kernels are off"), ("bench", "kernels are off"),
+                          ("export-kernelbench", "Triton is not installed")):
+        try:
+            cli.main([command])
+        except SystemExit as e:
+            assert says in str(e.code), e.code
+        else:
+            raise AssertionError(command + " ran without Triton")
 """)
 
 
