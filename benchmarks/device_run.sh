@@ -10,8 +10,9 @@
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
 #   sizes    bench_sizes.py, 2**10-2**30 (SIZES_DIRECTIONS, default forward,backward; SIZES_ROUNDS, default 5)
 #   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES)
+#   transpose  studies/transpose_tile.py (the backward with a transposed gradient; TRANSPOSE_LOG2, default 24,27)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
-#   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24): a copy-only Triton kernel in fastelu's shapes
+#   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24; a list, '20 22', runs each): a copy-only Triton kernel in fastelu's shapes
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
 #   kbphases  studies/kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
@@ -53,11 +54,17 @@ for part in "${@:-tests}"; do
     sweep)
       python3 benchmarks/studies/config_sweep.py --dtypes "${SWEEP_DTYPES:-bf16,fp16}" --log2 "${SWEEP_LOG2:-18-23}" \
         --rounds 7 --name configs_mid --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
+    transpose)
+      python3 benchmarks/studies/transpose_tile.py --log2 "${TRANSPOSE_LOG2:-24,27}" 2>&1 | grep -v "^W1" \
+        | tee "$OUT/transpose_tile.txt" ;;
     shapes)
       for script in shape_sweep register_sweep; do
         python3 "benchmarks/studies/$script.py" "${SHAPES_LOG2:-27}" 2>&1 | grep -v "^W1" | tee "$OUT/$script.txt"
       done ;;
-    grid) python3 benchmarks/studies/grid_floor.py "${GRID_LOG2:-24}" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt" ;;
+    grid)
+      for log2 in ${GRID_LOG2:-24}; do
+        python3 benchmarks/studies/grid_floor.py "$log2" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt"
+      done ;;
     kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     kbphases) python3 benchmarks/studies/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
     two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;

@@ -70,12 +70,13 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
         kernel, block = hit
         kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, block, False, False, int64,
-                                              False, True, 0, 0, 0, 1)
+                                              False, True, 0, 0, 0, 1, 0)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
     kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1)
+                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1,
+                              TRANS=0)
     if x.is_cuda:
         _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out

@@ -36,11 +36,12 @@ _interpreting = threading.Lock()
 
 
 def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,
-        layout=FLAT_LAYOUT, cols=0, dims=0, unit=0, align=1, grid=None):
+        layout=FLAT_LAYOUT, cols=0, dims=0, unit=0, align=1, trans=0, grid=None):
     """Launch elu_kernel through Triton over n elements of out, x and g (None for the forward):
     flat, equally laid out arrays where cols is 0, else the view of `dims` dimensions that layout
-    (elu_kernel's sizes and strides) describes, in `grid` tiles of cols columns. With float16's cheaper math if normal,
-    and input_scale taken as 1 if unit_input. Returns handed(the compiled kernel) for CUDA tensors."""
+    (elu_kernel's sizes and strides) describes, in `grid` tiles of cols columns (trans: the tensors
+    read or written along the tiles' rows). With float16's cheaper math if normal, and
+    input_scale taken as 1 if unit_input. Returns handed(the compiled kernel) for CUDA tensors."""
     # The register caps were measured on flat arrays, where they pay; a view's tiles keep more.
     registers = None if cols else MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."),
                                                      "backward" if backward else "forward"))
@@ -49,7 +50,7 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
     def launch():
         return elu_kernel[(grid or triton.cdiv(n, block),)](
             out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block, backward, is_result,
-            int64, normal, unit_input, cols, dims, unit, align, num_warps=warps, maxnreg=registers,
+            int64, normal, unit_input, cols, dims, unit, align, trans, num_warps=warps, maxnreg=registers,
             enable_fp_fusion=True)
 
     if out.is_cuda:

@@ -32,7 +32,7 @@ for arch, dtype, n_type, cols in ((89, "*fp32", "i32", 0), (90, "*bf16", "i64", 
     signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
                      input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
     constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False,
-                     UNIT_INPUT=False, COLS=cols, DIMS=2, UNIT=3, ALIGN=8)
+                     UNIT_INPUT=False, COLS=cols, DIMS=2, UNIT=3, ALIGN=8, TRANS=2 if cols else 0)
     signature.update(dict.fromkeys(constants, "constexpr"))
     compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))

@@ -162,3 +162,90 @@ def test_offsets_past_int32_in_a_small_view(device):
     assert_close_rel(elu_op.elu(x), elu_ref(x), torch.float16)
     elu_op.elu(x, inplace=True)
     assert_close_rel(x, elu_ref(torch.tensor([[-1.0, 0.5, -3.0], [2.0, -0.25, 7.0]])), torch.float16)
+
+
+# ---- the transposing tile: a tensor read across its rows is read along another dimension -------
+
+# Saved views whose gradient (contiguous, as a matmul's backward hands it) is laid out as their
+# transpose: name -> (base shape, view of the base). Sizes not multiples of the 64 x 64 tile.
+TRANSPOSED = {
+    "t": ((300, 37), lambda b: b.t()),
+    "t_full_tiles": ((192, 128), lambda b: b.t()),
+    "permuted_step_two": ((8, 3, 40), lambda b: b.permute(2, 0, 1)[::2]),
+    "permuted_four_dims": ((5, 6, 7, 9), lambda b: b.permute(3, 1, 2, 0)),
+    "five_dims": ((3, 4, 5, 6, 7), lambda b: b.permute(4, 1, 2, 3, 0)),
+}
+
+
+def _transposed(name, dtype, device):
+    shape, make = TRANSPOSED[name]
+    return make(randn(shape, dtype, device))
+
+
+@pytest.mark.parametrize("name", TRANSPOSED)
+def test_transposed_gradient_takes_the_transposing_tile(name):
+    s = _transposed(name, torch.float32, "cpu")
+    g = torch.randn(s.shape)
+    out = torch.empty_like(g)
+    tile = _C.layout(out, s, g, 1024)
+    assert tile["trans"] == 2 and tile["unit"] == 5  # x read along the rows; out and g along the columns
+    assert tile["rows"] * tile["cols"] >= 4096 and tile["cols"] <= 64
+    # the same view as the gradient, or a gradient like the saved view, keeps the plain tile
+    assert _C.layout(out, g, g, 1024) is None
+    assert _C.layout(torch.empty_like(s), s, torch.randn_like(s), 1024) is None or (
+        _C.layout(torch.empty_like(s), s, torch.randn_like(s), 1024)["trans"] == 0)
+
+
+def test_transposing_tile_only_where_rows_share_sectors():
+    # x's smallest stride must put neighbours in one 32-byte sector (16 bytes or less apart)
+    g = torch.randn(64, 10)
+    for dtype, steps in ((torch.float32, ((1, 2), (2, 2), (4, 2), (5, 0))), (torch.float64, ((2, 2), (3, 0)))):
+        for step, trans in steps:
+            x = torch.randn(10, 64 * step, dtype=dtype)[:, ::step].t()  # (64, 10), strides (step, 64 * step)
+            assert _C.layout(torch.empty_like(g, dtype=dtype), x, g.to(dtype), 1024)["trans"] == trans, (dtype, step)
+    # a broadcast gradient (stride 0 along the columns) is read in place: no tile transposes for it
+    x = torch.randn(64, 10)
+    assert _C.layout(torch.empty(64, 10), x, torch.randn(64, 1).expand(64, 10), 1024)["trans"] == 0
+
+
+@pytest.mark.parametrize("name", TRANSPOSED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_gradient_values_and_strides(device, name, dtype):
+    s = _transposed(name, dtype, device)
+    g = randn(s.shape, dtype, device)
+    for is_result in (False, True):
+        saved = F.elu(s.double(), 0.75).to(dtype) if is_result else s
+        got = torch.ops.fastelu.elu_backward(g, 0.75, 1.0, 1.0, is_result, saved)
+        assert_close_rel(got, _grad_ref(g, saved, 0.75, is_result), dtype, rtol=2 * RTOL[dtype])
+        assert got.stride() == torch.ops.aten.elu_backward(g, 0.75, 1.0, 1.0, is_result, saved).stride()
+    # and the gradient through autograd, where the forward's input is the transposed view
+    base = s.detach().double().requires_grad_()
+    w = torch.randn(s.shape, dtype=torch.float64, device=device)  # contiguous: not like the result
+    (ours,) = torch.autograd.grad(elu_op.elu(base, 0.75), base, w)
+    (theirs,) = torch.autograd.grad(F.elu(base, 0.75), base, w)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", TRANSPOSED)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("which", ["out", "x", "g"])
+def test_transposing_tile_writes_every_element_and_nothing_beside_it(device, name, dtype, which):
+    # One of out, x and g is the transposed view, the other two are contiguous; out is a view
+    # of a poisoned base, so that a write outside it, or an element left unwritten, shows.
+    shape, make = TRANSPOSED[name]
+    view_shape = make(torch.empty(shape)).shape
+    base = torch.full(shape, math.nan, dtype=dtype, device=device)
+    out = make(base) if which == "out" else torch.full(view_shape, math.nan, dtype=dtype, device=device)
+    x = _transposed(name, dtype, device) if which == "x" else randn(view_shape, dtype, device)
+    g = _transposed(name, dtype, device) if which == "g" else randn(view_shape, dtype, device)
+    if len(view_shape) <= 4:  # the tile's columns follow out: with out transposed, x and g are
+        assert _C.layout(out, x, g, 1024)["trans"] == {"out": 6, "x": 2, "g": 4}[which]
+    for backward in (False, True):
+        base.fill_(math.nan)
+        _C.launch(out, x, g if backward else None, 1.0, 1.0, 1.0, False, 0, 4)
+        ref = _grad_ref(g, x, 1.0, False) if backward else elu_ref(x)
+        assert_close_rel(out, ref, dtype, rtol=2 * RTOL[dtype])
+        if which == "out":
+            mask = torch.zeros(shape, dtype=torch.bool, device=device)
+            make(mask).fill_(True)
+            assert base[~mask].isnan().all(), "a write outside the view"

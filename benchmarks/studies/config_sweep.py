@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import DTYPES, launch, middle_mean, plan, save
 from elu_op import configs
 
-CANDIDATES = [(256, 2)] + configs.CANDIDATES
+# One-warp shapes beside tune's: small grids where a few microseconds are the whole call.
+CANDIDATES = [(256, 1), (256, 2), (512, 1), (1024, 1)] + configs.CANDIDATES
 
 
 def sweep_case(n, dtype, backward, rounds):

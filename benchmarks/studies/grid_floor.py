@@ -17,7 +17,7 @@ import triton.language as tl
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import launch, time_all
 
-SHAPES = ((2048, 4), (1024, 4), (2048, 8), (4096, 8))
+SHAPES = ((512, 2), (1024, 2), (1024, 4), (2048, 4), (2048, 8), (4096, 8))
 
 
 @triton.jit

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include <ATen/core/Tensor.h>
 
@@ -39,8 +40,8 @@ Config config_for(int64_t device, bool backward, int64_t itemsize, int64_t n);
 constexpr int kDims = 4;
 
 // What elu_kernel reads of a view: its sizes and strides (elu_kernel's sixteen integers), the
-// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns, and
-// their alignment.
+// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns, their
+// alignment, and which are read or written along the tile's rows (their smallest stride is there).
 struct Layout {
   std::array<int64_t, 4 * kDims> params{};  // size0..3, then out's, x's and g's strides
   int64_t block = 0;  // elements a tile
@@ -48,8 +49,13 @@ struct Layout {
   int dims = 0;
   int unit = 0;
   int align = 1;
+  int trans = 0;
   int64_t extent = 0;  // one past the largest offset of any of the tensors
 };
+
+// The layout run() gives a launch over out, x and g in tiles of `block` elements; none where they
+// are flat arrays. (Beyond kDims dimensions, the one of each launch run() makes.)
+std::optional<Layout> view_layout(const Tensor& out, const Tensor& x, const Tensor& g, int64_t block);
 
 // A compiled elu_kernel the C++ launches itself. function == nullptr: one that stays with Triton's
 // launcher (it needs scratch memory, clusters, or parameters other than the ones passed).

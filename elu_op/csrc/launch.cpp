@@ -190,7 +190,7 @@ int width(int64_t n, int64_t extent, int64_t block) {
 
 // ---- layouts: one pass over any view, never a copy ------------------------------------------
 
-constexpr int64_t kMinTile = 2048;
+constexpr int64_t kMinTile = 2048, kTransTile = 4096;
 
 struct Dim {
   int64_t size;
@@ -223,9 +223,33 @@ std::vector<Dim> collapse(const Tensor& out, const Tensor& x, const Tensor& g) {
   return merged;
 }
 
+// A tensor that the tile would read (or write) across its rows, while another dimension has a
+// stride small enough that neighbours share a 32-byte sector (a gradient laid out as a transpose of
+// the saved view, say): that dimension, which then goes next to the inner one, where the tile's
+// rows step along it (the kernel's TRANS: that tensor's part goes through shared memory). -1: none.
+int transposed_dim(const std::vector<Dim>& dims, int64_t itemsize) {
+  const Dim& inner = dims.back();
+  for (int i = 0; i < 3; i++) {
+    int best = -1;
+    for (size_t d = 0; d + 1 < dims.size(); d++) {
+      int64_t s = dims[d].strides[i];
+      if (s > 0 && s < inner.strides[i] && s * itemsize <= 16 && (best < 0 || s < dims[best].strides[i]))
+        best = static_cast<int>(d);
+    }
+    if (best >= 0) return best;
+  }
+  return -1;
+}
+
 // dims (at most kDims of them) as elu_kernel takes them, in tiles of `block` elements or more.
-Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) {
+Layout layout_of(std::vector<Dim> dims, int64_t block, int64_t itemsize) {
   Layout l;
+  int t = transposed_dim(dims, itemsize);
+  if (t >= 0) {
+    Dim rows = dims[t];
+    dims.erase(dims.begin() + t);
+    dims.insert(dims.end() - 1, rows);
+  }
   l.dims = static_cast<int>(dims.size());
   int pad = kDims - l.dims;  // outer dimensions of size 1
   for (int d = 0; d < kDims; d++) {
@@ -234,24 +258,56 @@ Layout layout_of(const std::vector<Dim>& dims, int64_t block, int64_t itemsize) 
     for (int i = 0; i < 3; i++) l.params[kDims * (i + 1) + d] = dim.strides[i];
   }
   const Dim& inner = dims.back();
-  for (int i = 0; i < 3; i++) l.unit |= (inner.strides[i] == 1) << i;
-  // Where every tensor loads and stores vectors, a tile's index arithmetic (a few divisions a
-  // program) is spread over at least kMinTile elements; strided columns keep the table's block,
-  // which ran faster (benchmarks/results/NVIDIA_H200_layouts.md).
-  l.block = l.unit == 7 ? std::max(block, kMinTile) : block;
-  l.cols = 1;
-  while (l.cols < inner.size && l.cols < l.block) l.cols *= 2;
+  for (int i = 0; i < 3; i++) {
+    l.unit |= (inner.strides[i] == 1) << i;
+    if (t >= 0) {
+      int64_t s = dims[dims.size() - 2].strides[i];
+      l.trans |= (s > 0 && s < inner.strides[i]) << i;
+    }
+  }
+  if (t >= 0) {
+    // Square tiles (up to the inner size), of kTransTile elements or more: both sides of the
+    // transpose read whole sectors.
+    l.block = std::max(block, kTransTile);
+    l.cols = 1;
+    while (l.cols < inner.size && l.cols * l.cols * 4 <= l.block) l.cols *= 2;
+  } else {
+    // Where every tensor loads and stores vectors, a tile's index arithmetic (a few divisions a
+    // program) is spread over at least kMinTile elements; strided columns keep the table's block,
+    // which ran faster (benchmarks/results/NVIDIA_H200_layouts.md).
+    l.block = l.unit == 7 ? std::max(block, kMinTile) : block;
+    l.cols = 1;
+    while (l.cols < inner.size && l.cols < l.block) l.cols *= 2;
+  }
+  // 16-byte vectors along the columns, for the tensors not read along the rows
   int64_t vector = 16 / itemsize;
   bool aligned = inner.size % vector == 0;
   std::array<int64_t, 3> extent{1, 1, 1};
   for (const Dim& d : dims)
     for (int i = 0; i < 3; i++) {
-      if (&d != &inner) aligned = aligned && d.strides[i] % vector == 0;
+      if (&d != &inner && !(l.trans >> i & 1)) aligned = aligned && d.strides[i] % vector == 0;
       extent[i] += (d.size - 1) * d.strides[i];
     }
   l.align = aligned ? static_cast<int>(vector) : 1;
   l.extent = *std::max_element(extent.begin(), extent.end());
   return l;
+}
+
+// out, x and g's dimensions as the kernel steps over them (collapse); none where they are flat
+// arrays.
+std::vector<Dim> view_dims(const Tensor& out, const Tensor& x, const Tensor& g) {
+  // Dense and laid out alike (the common call): flat arrays, with no collapse to work out.
+  if (x.is_non_overlapping_and_dense() && out.strides() == x.strides() && g.strides() == x.strides()) return {};
+  std::vector<Dim> dims = collapse(out, x, g);
+  bool flat = dims.size() == 1 && dims[0].strides == std::array<int64_t, 3>{1, 1, 1};
+  return flat ? std::vector<Dim>() : dims;
+}
+
+std::optional<Layout> view_layout(const Tensor& out, const Tensor& x, const Tensor& g, int64_t block) {
+  std::vector<Dim> dims = view_dims(out, x, g);
+  if (dims.empty()) return std::nullopt;
+  if (dims.size() > kDims) dims.erase(dims.begin(), dims.end() - kDims);  // run()'s launches, each
+  return layout_of(dims, block, out.element_size());
 }
 
 int64_t grid_of(const Layout& l, int64_t n, int64_t block) {
@@ -275,19 +331,19 @@ struct Key {
   bool normal;  // float16's cheaper math (normal_math)
   bool unit;  // unit_input
   int64_t cols;  // the view's (Layout): 0 for flat arrays
-  int dims, unit_stride, align;
+  int dims, unit_stride, align, trans;
   bool operator==(const Key& o) const {
     return device == o.device && dtype == o.dtype && backward == o.backward && is_result == o.is_result &&
            config.block == o.config.block && config.warps == o.config.warps && width == o.width &&
            normal == o.normal && unit == o.unit && cols == o.cols && dims == o.dims &&
-           unit_stride == o.unit_stride && align == o.align;
+           unit_stride == o.unit_stride && align == o.align && trans == o.trans;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
     int64_t flags = ((((k.device * 4 + k.dtype) * 4 + k.backward * 2 + k.is_result) * 3 + k.width) * 2 + k.normal) *
                         2 + k.unit;
-    int64_t view = ((k.cols * 5 + k.dims) * 8 + k.unit_stride) * 16 + k.align;
+    int64_t view = (((k.cols * 5 + k.dims) * 8 + k.unit_stride) * 8 + k.trans) * 16 + k.align;
     return std::hash<int64_t>()((flags << 40) ^ (view << 24) ^ (k.config.block << 8) ^ k.config.warps);
   }
 };
@@ -374,13 +430,8 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   if (n == 0) return;
   bool backward = g_or_none.defined();
   const Tensor& g = backward ? g_or_none : x;
-  // Dense and laid out alike (the common call): flat arrays, with no collapse to work out.
-  bool flat = x.is_non_overlapping_and_dense() && out.strides() == x.strides() && g.strides() == x.strides();
-  std::vector<Dim> dims;
-  if (!flat) {
-    dims = collapse(out, x, g);
-    flat = dims.size() <= 1 && (dims.empty() || dims[0].strides == std::array<int64_t, 3>{1, 1, 1});
-  }
+  std::vector<Dim> dims = view_dims(out, x, g);
+  bool flat = dims.empty();
   if (dims.size() > kDims) {  // rare: one launch for each index of the outermost dimension
     const Dim outer = dims.front();
     dims.erase(dims.begin());
@@ -408,7 +459,7 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   Key key{device, dtype_of(out.scalar_type()), backward, is_result, config, width(n, layout.extent, config.block),
           normal_math(out.scalar_type() == at::kHalf, backward, is_result, c),
           unit_input(c.input_scale, out.scalar_type() == at::kDouble), layout.cols, layout.dims, layout.unit,
-          layout.align};
+          layout.align, layout.trans};
   bool ours = device >= 0 && aligned(out) && aligned(x) && aligned(g) && !hooked();
   if (ours) {
     std::optional<Kernel> k;

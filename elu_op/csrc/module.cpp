@@ -59,7 +59,7 @@ Kernel python_launch(const TritonLaunch& l) {
       l.out, l.x, l.backward ? py::cast(l.g) : py::none(), l.out.numel(), l.negcoef, l.coefs.scale,
       l.coefs.input_scale, l.backward, l.is_result, l.normal, l.unit_input, l.config.block, l.config.warps, l.int64,
       std::vector<int64_t>(layout.params.begin(), layout.params.end()), layout.cols, layout.dims, layout.unit,
-      layout.align, l.grid);
+      layout.align, layout.trans, l.grid);
   if (handed.is_none()) return {};
   auto t = handed.cast<std::tuple<uintptr_t, unsigned, unsigned, int, bool>>();
   Kernel k{reinterpret_cast<void*>(std::get<0>(t)), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)};
@@ -93,6 +93,17 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     return std::make_tuple(c.block, c.warps, width(n, n, c.block));
   }, "(BLOCK, num_warps, offset width) of a launch over n elements of itemsize bytes on a device (-1: CPU).",
         py::arg("device"), py::arg("itemsize"), py::arg("n"), py::arg("backward") = false);
+  m.def("layout", [](const Tensor& out, const Tensor& x, const std::optional<Tensor>& g, int64_t block) {
+    std::optional<Layout> l = view_layout(out, x, g ? *g : x, block);
+    if (!l) return py::object(py::none());
+    py::dict d;
+    d["dims"] = l->dims, d["cols"] = l->cols, d["rows"] = l->block / l->cols, d["unit"] = l->unit;
+    d["align"] = l->align, d["trans"] = l->trans;
+    d["sizes"] = std::vector<int64_t>(l->params.begin() + kDims - l->dims, l->params.begin() + kDims);
+    return py::object(d);
+  }, "The tile a launch over views out, x and g (None: the forward) takes given BLOCK (dims, cols, rows, which "
+     "tensors step by 1 along the columns (unit) or are read along the rows (trans), align, the sizes walked); "
+     "None where they are flat arrays.", py::arg("out"), py::arg("x"), py::arg("g"), py::arg("block"));
   // Checks for the fake kernels, which see the same errors as the real ones.
   m.def("check", [](const Tensor& self, bool inplace, double alpha, double scale, double input_scale) {
     check_elu(self, {alpha, scale, input_scale}, inplace);
