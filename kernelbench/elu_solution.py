@@ -145,9 +145,21 @@ def exp(t, MODE: tl.constexpr = FULL):
 
 
 @triton.jit
-def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, poscoef, negcoef, negiptcoef,
-               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr):
-    x = tl.load(x_ptrs, mask=mask).to(poscoef.dtype)
+def _load(ptrs, mask, mask_t, TRANSPOSED: tl.constexpr):
+    # A transposed tile's pointers come as [COLS, ROWS], so that its threads step along the rows,
+    # the tensor's own fast dimension; tl.trans hands the values over in [ROWS, COLS], which the
+    # compiler does through shared memory.
+    if TRANSPOSED:
+        v = tl.trans(tl.load(ptrs, mask=mask_t))
+    else:
+        v = tl.load(ptrs, mask=mask)
+    return v
+
+
+@triton.jit
+def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, mask_t, poscoef, negcoef, negiptcoef,
+               BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr, TRANS: tl.constexpr):
+    x = _load(x_ptrs, mask, mask_t, TRANS & 2).to(poscoef.dtype)
     # The math the result's dtype needs (coefficients.py).
     out_type: tl.constexpr = out_ptrs.dtype.element_ty
     if BACKWARD:  # bfloat16 gradients keep the series: the hardware's exp2 flushes subnormal results
@@ -157,7 +169,7 @@ def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, poscoef, negcoef, negiptcoef,
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
     # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
-        g = tl.load(g_ptrs, mask=mask).to(poscoef.dtype)
+        g = _load(g_ptrs, mask, mask_t, TRANS & 4).to(poscoef.dtype)
         if IS_RESULT:
             y = tl.where(x <= 0, g * negiptcoef * (x + negcoef), g * poscoef)
         else:
@@ -166,14 +178,19 @@ def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, poscoef, negcoef, negiptcoef,
         y = tl.where(x >= 0, x * poscoef, scaled_expm1(x * negiptcoef, negcoef))
     else:
         y = tl.where(x > 0, x * poscoef, expm1(x * negiptcoef, mode) * negcoef)
-    tl.store(out_ptrs, y.to(out_type), mask=mask)
+    y = y.to(out_type)
+    if TRANS & 1:
+        tl.store(out_ptrs, tl.trans(y), mask=mask_t)
+    else:
+        tl.store(out_ptrs, y, mask=mask)
 
 
 @triton.jit
 def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr,
-                  INT64: tl.constexpr):
+                  INT64: tl.constexpr, TRANSPOSED: tl.constexpr):
     # One tensor's offsets over a tile: its rows from the outer indices, its columns from the
-    # inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors).
+    # inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors); [COLS,
+    # ROWS] where TRANSPOSED (_load).
     if not INT64:
         s0 = s0.to(tl.int32)
         s1 = s1.to(tl.int32)
@@ -184,10 +201,12 @@ def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl
         rows += i1 * s1
     if DIMS == 4:
         rows += i0 * s0
-    rows = tl.multiple_of(rows, ALIGN)
-    if UNIT:
-        return rows[:, None] + cols[None, :]
-    return rows[:, None] + (cols * s3)[None, :]
+    cols = cols if UNIT else cols * s3
+    if TRANSPOSED:  # ALIGN is not claimed for it (csrc/launch.cpp's layout_of)
+        offs = rows[None, :] + cols[:, None]
+    else:
+        offs = tl.multiple_of(rows, ALIGN)[:, None] + cols[None, :]
+    return offs
 
 
 @triton.autotune(
@@ -209,7 +228,7 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
                g_s0: tl.int64, g_s1: tl.int64, g_s2: tl.int64, g_s3: tl.int64,
                BLOCK: tl.constexpr, BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, INT64: tl.constexpr,
                NORMAL_EXP: tl.constexpr, UNIT_INPUT: tl.constexpr,
-               COLS: tl.constexpr, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr):
+               COLS: tl.constexpr, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr, TRANS: tl.constexpr):
     """out = elu(x) over n elements, or, with BACKWARD, out = elu_backward(g, x).
 
     x is the input, or with IS_RESULT the saved forward result. negcoef is alpha * scale as aten
@@ -227,8 +246,10 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
       one; the first 4 - DIMS have size 1), each tensor with its own strides (0 for a broadcast),
       read and written in place, with no copy. A program takes a tile of BLOCK // COLS rows by
       COLS columns of the inner dimension.
-      UNIT: bit 1 out, 2 x, 4 g, where that tensor's inner stride is 1. ALIGN: a number of
-      elements that divides size3 and every outer stride (for 16-byte vectors).
+      UNIT: bit 1 out, 2 x, 4 g, where that tensor's inner stride is 1. TRANS: bits as UNIT, the
+      tensors whose stride along dimension 2 is below their inner one (a transpose of the others):
+      they are read or written along the tile's rows (_load). ALIGN: a number of elements that
+      divides size3 and every outer stride of the other tensors (for 16-byte vectors).
     """
     # aten's opmath: half types are computed in float32 and rounded once, float64 stays float64;
     # the coefficients are rounded to that type. (Multiplying by a float64 one, rather than
@@ -255,11 +276,11 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         offs = start + tl.arange(0, BLOCK)
         # Full blocks run unmasked, so their loads and stores stay 16-byte vectors whatever n is.
         if start + BLOCK <= n:
-            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, None, poscoef, negcoef, negiptcoef, BACKWARD,
-                       IS_RESULT, NORMAL_EXP)
+            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, None, None, poscoef, negcoef, negiptcoef,
+                       BACKWARD, IS_RESULT, NORMAL_EXP, 0)
         else:
-            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, offs < n, poscoef, negcoef, negiptcoef, BACKWARD,
-                       IS_RESULT, NORMAL_EXP)
+            _elu_block(out_ptr + offs, x_ptr + offs, g_ptr + offs, offs < n, None, poscoef, negcoef, negiptcoef,
+                       BACKWARD, IS_RESULT, NORMAL_EXP, 0)
     else:
         ROWS: tl.constexpr = BLOCK // COLS
         # The tile's rows are the outer dimensions flattened: row r is (r // size2 // size1,
@@ -287,16 +308,18 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         if DIMS == 4:
             i0 = i1 // size1
             i1 = i1 % size1
-        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, DIMS, UNIT & 1, ALIGN, INT64)
-        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, DIMS, UNIT & 2, ALIGN, INT64)
-        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, DIMS, UNIT & 4, ALIGN, INT64)
+        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, DIMS, UNIT & 1, ALIGN, INT64,
+                                 TRANS & 1)
+        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, DIMS, UNIT & 2, ALIGN, INT64, TRANS & 2)
+        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, DIMS, UNIT & 4, ALIGN, INT64, TRANS & 4)
         if row0 + ROWS <= n_rows and col0 + COLS <= inner:
-            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, None, poscoef, negcoef, negiptcoef,
-                       BACKWARD, IS_RESULT, NORMAL_EXP)
+            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, None, None, poscoef, negcoef, negiptcoef,
+                       BACKWARD, IS_RESULT, NORMAL_EXP, TRANS)
         else:
-            mask = (rows < n_rows)[:, None] & (cols < inner)[None, :]
-            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, mask, poscoef, negcoef, negiptcoef,
-                       BACKWARD, IS_RESULT, NORMAL_EXP)
+            in_rows, in_cols = rows < n_rows, cols < inner
+            mask = in_rows[:, None] & in_cols[None, :]
+            _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, mask, in_rows[None, :] & in_cols[:, None],
+                       poscoef, negcoef, negiptcoef, BACKWARD, IS_RESULT, NORMAL_EXP, TRANS)
 
 
 LATENCY_S = 6.5e-07
@@ -376,12 +399,13 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
         kernel, block = hit
         kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, block, False, False, int64,
-                                              False, True, 0, 0, 0, 1)
+                                              False, True, 0, 0, 0, 1, 0)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
     kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1)
+                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1,
+                              TRANS=0)
     if x.is_cuda:
         _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
     return out
