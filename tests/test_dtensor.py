@@ -63,13 +63,18 @@ def _worker(rank, world, port, backend, errors):
         for (name, p), q in zip(model.named_parameters(), reference.parameters()):
             grad = p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
             torch.testing.assert_close(grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
-        # Both ranks done before either tears down: a rank that exits while the other's gloo
-        # threads still talk to it aborts now and then ("terminate called without an active exception").
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     except Exception as e:  # noqa: BLE001 - reported by the parent
         import traceback
         errors.put(f"rank {rank}: {e!r}\n{traceback.format_exc()}")
+    finally:
+        # The outcome is in `errors` by now. A gloo rank's exit aborts now and then, after both
+        # ranks were done and had torn down ("terminate called without an active exception" from
+        # a C++ destructor at exit, even behind a barrier): leave without running them.
+        errors.close()
+        errors.join_thread()
+        os._exit(0)
 
 
 def _free_port():
