@@ -187,25 +187,32 @@ def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, mask_t, poscoef, negcoef, negiptc
 
 @triton.jit
 def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl.constexpr, ALIGN: tl.constexpr,
-                  INT64: tl.constexpr, TRANSPOSED: tl.constexpr):
+                  VECTOR: tl.constexpr, INT64: tl.constexpr, TRANSPOSED: tl.constexpr):
     # One tensor's offsets over a tile: its rows from the outer indices, its columns from the
-    # inner one (UNIT: a stride of 1, which the compiler can see, so it loads vectors); [COLS,
-    # ROWS] where TRANSPOSED (_load).
+    # inner one. UNIT: a stride of 1 along the tensor's own fast axis, which the compiler can see,
+    # so it loads vectors: along the columns, or for a TRANSPOSED tensor ([COLS, ROWS], _load)
+    # along the rows, whose other strides are then multiples of VECTOR (csrc/launch.cpp's layout_of).
     if not INT64:
         s0 = s0.to(tl.int32)
         s1 = s1.to(tl.int32)
         s2 = s2.to(tl.int32)
         s3 = s3.to(tl.int32)
-    rows = i2 * s2
-    if DIMS >= 3:
-        rows += i1 * s1
-    if DIMS == 4:
-        rows += i0 * s0
-    cols = cols if UNIT else cols * s3
-    if TRANSPOSED:  # ALIGN is not claimed for it (csrc/launch.cpp's layout_of)
-        offs = rows[None, :] + cols[:, None]
+    if TRANSPOSED:
+        rows = i2 if UNIT else i2 * s2
+        align: tl.constexpr = VECTOR if UNIT else 1
     else:
-        offs = tl.multiple_of(rows, ALIGN)[:, None] + cols[None, :]
+        rows = i2 * s2
+        cols = cols if UNIT else cols * s3
+        align: tl.constexpr = ALIGN
+    if DIMS >= 3:
+        outer = i1 * s1
+        if DIMS == 4:
+            outer += i0 * s0
+        rows += tl.multiple_of(outer, align) if TRANSPOSED else outer
+    if TRANSPOSED:
+        offs = rows[None, :] + tl.multiple_of(cols * s3, align)[:, None]
+    else:
+        offs = tl.multiple_of(rows, align)[:, None] + cols[None, :]
     return offs
 
 
@@ -302,16 +309,22 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         i0 = rows  # unread below four dimensions
         i1 = rows  # unread below three
         i2 = rows
+        # 16-byte vectors of elements; along the rows, where a transposed tensor loads them
+        VECTOR: tl.constexpr = 128 // x_ptr.dtype.element_ty.primitive_bitwidth
+        if (TRANS & UNIT) != 0 and DIMS >= 3:
+            size2 = tl.multiple_of(size2, VECTOR)  # runs of rows that do not wrap mid-vector
         if DIMS >= 3:
             i2 = rows % size2
             i1 = rows // size2
         if DIMS == 4:
             i0 = i1 // size1
             i1 = i1 % size1
-        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, DIMS, UNIT & 1, ALIGN, INT64,
-                                 TRANS & 1)
-        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, DIMS, UNIT & 2, ALIGN, INT64, TRANS & 2)
-        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, DIMS, UNIT & 4, ALIGN, INT64, TRANS & 4)
+        out_offs = _tile_offsets(i0, i1, i2, cols, out_s0, out_s1, out_s2, out_s3, DIMS, UNIT & 1, ALIGN, VECTOR,
+                                 INT64, TRANS & 1)
+        x_offs = _tile_offsets(i0, i1, i2, cols, x_s0, x_s1, x_s2, x_s3, DIMS, UNIT & 2, ALIGN, VECTOR, INT64,
+                              TRANS & 2)
+        g_offs = _tile_offsets(i0, i1, i2, cols, g_s0, g_s1, g_s2, g_s3, DIMS, UNIT & 4, ALIGN, VECTOR, INT64,
+                              TRANS & 4)
         if row0 + ROWS <= n_rows and col0 + COLS <= inner:
             _elu_block(out_ptr + out_offs, x_ptr + x_offs, g_ptr + g_offs, None, None, poscoef, negcoef, negiptcoef,
                        BACKWARD, IS_RESULT, NORMAL_EXP, TRANS)

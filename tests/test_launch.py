@@ -82,6 +82,39 @@ def test_float64_math_keeps_float64_constants():
     assert not missing, missing
 
 
+_TRANSPOSED_LOADS = """
+import re, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from elu_op.kernel import LAYOUT, elu_kernel
+signature = dict(out_ptr="*bf16", x_ptr="*bf16", g_ptr="*bf16", n="i32", negcoef="fp64", scale="fp64",
+                 input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
+for dims in (2, 3, 4):
+    for unit in (5, 7):  # x transposed, and with unit: its row stride 1 and its other strides aligned
+        constants = dict(BLOCK=4096, BACKWARD=True, IS_RESULT=False, INT64=False, NORMAL_EXP=False,
+                         UNIT_INPUT=True, COLS=64, DIMS=dims, UNIT=unit, ALIGN=8, TRANS=2)
+        source = ASTSource(elu_kernel, {**signature, **dict.fromkeys(constants, "constexpr")}, constexprs=constants,
+                           attrs={(i,): [["tt.divisibility", 16]] for i in range(3)})  # as aligned tensors give
+        ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["ptx"]
+        print(dims, unit, len(re.findall(r"ld\.global\.v4\.b32", ptx)), len(re.findall(r"ld\.global\.b16", ptx)))
+"""
+
+
+def test_transposed_tensor_loads_vectors_along_its_rows():
+    # A 64 x 64 bfloat16 tile over 128 threads: 4 16-byte loads a thread for each tensor loaded in
+    # vectors. The full tiles' transposed x comes in vectors too once the kernel may claim its row
+    # stride of 1 and its alignment (its masked edge tiles stay scalar); checks the installed triton.
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", _TRANSPOSED_LOADS], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    counts = {tuple(map(int, line.split()[:2])): tuple(map(int, line.split()[2:])) for line in run.stdout.splitlines()}
+    for dims in (2, 3, 4):
+        assert counts[dims, 5] == (8, 64), counts  # g in vectors, full and edge tiles; x one element a load
+        assert counts[dims, 7] == (12, 32), counts  # and x's full tiles in vectors
+
+
 def _ptx(*params):
     return ".visible .entry elu_kernel(\n" + ",\n".join(f"\t.param {p} elu_kernel_param_{i}"
                                                       for i, p in enumerate(params)) + "\n)\n{\n}\n"

@@ -174,7 +174,12 @@ TRANSPOSED = {
     "permuted_step_two": ((8, 3, 40), lambda b: b.permute(2, 0, 1)[::2]),
     "permuted_four_dims": ((5, 6, 7, 9), lambda b: b.permute(3, 1, 2, 0)),
     "five_dims": ((3, 4, 5, 6, 7), lambda b: b.permute(4, 1, 2, 3, 0)),
+    # the tile's rows wrap (three or four dimensions) with x's row stride 1 and the rest aligned: in vectors
+    "channels_last": ((2, 5, 6, 16), lambda b: b.permute(0, 3, 1, 2)),
+    "four_dims_aligned": ((7, 5, 3, 8), lambda b: b.permute(1, 3, 2, 0)),
 }
+# the ones whose x (float32) steps by 1 along the rows, with its other strides multiples of 4
+TRANSPOSED_IN_VECTORS = {"t_full_tiles", "channels_last", "four_dims_aligned"}
 
 
 def _transposed(name, dtype, device):
@@ -188,7 +193,8 @@ def test_transposed_gradient_takes_the_transposing_tile(name):
     g = torch.randn(s.shape)
     out = torch.empty_like(g)
     tile = _C.layout(out, s, g, 1024)
-    assert tile["trans"] == 2 and tile["unit"] == 5  # x read along the rows; out and g along the columns
+    # x read along the rows (in vectors where it can be); out and g along the columns
+    assert tile["trans"] == 2 and tile["unit"] == (7 if name in TRANSPOSED_IN_VECTORS else 5)
     assert tile["rows"] * tile["cols"] >= 4096 and tile["cols"] <= 64
     # the same view as the gradient, or a gradient like the saved view, keeps the plain tile
     assert _C.layout(out, g, g, 1024) is None
@@ -206,6 +212,20 @@ def test_transposing_tile_only_where_rows_share_sectors():
     # a broadcast gradient (stride 0 along the columns) is read in place: no tile transposes for it
     x = torch.randn(64, 10)
     assert _C.layout(torch.empty(64, 10), x, torch.randn(64, 1).expand(64, 10), 1024)["trans"] == 0
+
+
+def test_transposed_tensor_in_vectors_only_where_they_stay_aligned():
+    # x read along the rows takes 16-byte vectors (unit bit 2) where its row stride is 1 and its
+    # other strides, and the rows where they wrap, are multiples of a vector
+    for dtype, vector in ((torch.float32, 4), (torch.bfloat16, 8), (torch.float16, 8), (torch.float64, 2)):
+        for m in (3 * vector, 3 * vector + 1):
+            for x in (torch.randn(10, m, dtype=dtype).t(),  # (m, 10), strides (1, m)
+                      torch.randn(2, 5, 6, m, dtype=dtype).permute(0, 3, 1, 2)):  # channels_last, m channels
+                tile = _C.layout(torch.empty(x.shape, dtype=dtype), x, torch.randn(x.shape, dtype=dtype), 1024)
+                assert tile["trans"] == 2 and tile["unit"] == (7 if m % vector == 0 else 5), (dtype, m, x.shape)
+    # a row stride of 2 (a slice) never
+    x = torch.randn(10, 64)[:, ::2].t()
+    assert _C.layout(torch.empty(x.shape), x, torch.randn(x.shape), 1024)["unit"] == 5
 
 
 @pytest.mark.parametrize("name", TRANSPOSED)

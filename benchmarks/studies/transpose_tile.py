@@ -4,7 +4,8 @@ aten's elu_backward and its compiled form (static shapes, replayed from a CUDA g
 
 Views: bench_layouts.py's permuted slice (a contiguous gradient for
 `base.view(64, -1, 1024).permute(2, 0, 1)[::2]`: the saved view steps by 2 elements where the
-gradient steps by 1) and a plain transpose (`base.t()` of a (2**log2 / 16384) x 16384 base).
+gradient steps by 1), a plain transpose (`base.t()` of a (2**log2 / 16384) x 16384 base) and a
+channels_last activation of 64 channels, 32 x 32 (a CNN's, whose gradient comes contiguous).
 Times: the median of interleaved rounds of do_bench medians (L2 flushed), us.
 
     python benchmarks/studies/transpose_tile.py [--log2 24,27] [--rounds 7]
@@ -21,7 +22,8 @@ import triton
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import DTYPES, graphed, launch, time_all
 
-VIEWS = {"permute(2, 0, 1)[::2]": lambda b: b.view(64, -1, 1024).permute(2, 0, 1)[::2], "t()": lambda b: b.t()}
+VIEWS = {"permute(2, 0, 1)[::2]": lambda b: b.view(64, -1, 1024).permute(2, 0, 1)[::2], "t()": lambda b: b.t(),
+         "channels_last": lambda b: b.view(-1, 32, 32, 64).permute(0, 3, 1, 2)}
 # (BLOCK, num_warps) the launch is given; the tile is square up to BLOCK // 4 a side
 SHAPES = ((2048, 4), (4096, 4), (4096, 8), (8192, 8), (16384, 8))
 

@@ -40,8 +40,9 @@ Config config_for(int64_t device, bool backward, int64_t itemsize, int64_t n);
 constexpr int kDims = 4;
 
 // What elu_kernel reads of a view: its sizes and strides (elu_kernel's sixteen integers), the
-// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns, their
-// alignment, and which are read or written along the tile's rows (their smallest stride is there).
+// tile's columns (0: flat arrays), its dimensions, which tensors step by 1 along the columns (along
+// the rows, aligned, for the transposed ones), their alignment, and which are read or written along
+// the tile's rows (their smallest stride is there).
 struct Layout {
   std::array<int64_t, 4 * kDims> params{};  // size0..3, then out's, x's and g's strides
   int64_t block = 0;  // elements a tile

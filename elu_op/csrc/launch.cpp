@@ -258,11 +258,19 @@ Layout layout_of(std::vector<Dim> dims, int64_t block, int64_t itemsize) {
     for (int i = 0; i < 3; i++) l.params[kDims * (i + 1) + d] = dim.strides[i];
   }
   const Dim& inner = dims.back();
+  int64_t vector = 16 / itemsize;  // elements in a 16-byte vector
   for (int i = 0; i < 3; i++) {
     l.unit |= (inner.strides[i] == 1) << i;
     if (t >= 0) {
-      int64_t s = dims[dims.size() - 2].strides[i];
+      const Dim& rows = dims[dims.size() - 2];
+      int64_t s = rows.strides[i];
       l.trans |= (s > 0 && s < inner.strides[i]) << i;
+      // A transposed tensor's unit: a stride of 1 along the rows, loaded in vectors where its
+      // other strides, and the rows where they wrap (three dimensions or more), keep every
+      // vector inside one run of aligned elements.
+      bool vectors = s == 1 && (dims.size() < 3 || rows.size % vector == 0);
+      for (const Dim& d : dims) vectors = vectors && (&d == &rows || d.strides[i] % vector == 0);
+      if (l.trans >> i & 1) l.unit |= vectors << i;
     }
   }
   if (t >= 0) {
@@ -280,7 +288,6 @@ Layout layout_of(std::vector<Dim> dims, int64_t block, int64_t itemsize) {
     while (l.cols < inner.size && l.cols < l.block) l.cols *= 2;
   }
   // 16-byte vectors along the columns, for the tensors not read along the rows
-  int64_t vector = 16 / itemsize;
   bool aligned = inner.size % vector == 0;
   std::array<int64_t, 3> extent{1, 1, 1};
   for (const Dim& d : dims)
