@@ -38,6 +38,7 @@ def main():
           f"median of {args.rounds} rounds; % = torch.add's time / fastelu's")
     print("| view | dtype | elements | add | F.elu | compile | fastelu | % of add | x F.elu | x compile | "
           + " | ".join(f"{b}/{w}" for b, w in SHAPES) + " |")
+    print("|---" * (10 + len(SHAPES)) + "|")
     for log2 in (int(v) for v in args.log2.split(",")):
         for name, make in VIEWS.items():
             for dtype in DTYPES.values():
