@@ -279,13 +279,18 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         ROWS: tl.constexpr = BLOCK // COLS
         # The tile's rows are the outer dimensions flattened: row r is (r // size2 // size1,
         # r // size2 % size1, r % size2), the dimensions of size 1 left out.
-        n_rows = size0 * size1 * size2
         inner = size3
         if not INT64:
-            n_rows = n_rows.to(tl.int32)
+            size0 = size0.to(tl.int32)
             size1 = size1.to(tl.int32)
             size2 = size2.to(tl.int32)
             inner = inner.to(tl.int32)
+        # 16-byte vectors of elements; along the rows, where a transposed tensor loads them
+        VECTOR: tl.constexpr = 128 // x_ptr.dtype.element_ty.primitive_bitwidth
+        if (TRANS & UNIT) != 0 and DIMS >= 3:
+            # runs of rows that do not wrap mid-vector, nor (n_rows) end there: masked tiles too
+            size2 = tl.multiple_of(size2, VECTOR)
+        n_rows = size0 * size1 * size2
         inner = tl.multiple_of(inner, ALIGN)
         col_tiles = tl.cdiv(inner, COLS)
         row_tile = pid // col_tiles
@@ -296,10 +301,6 @@ def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64,
         i0 = rows  # unread below four dimensions
         i1 = rows  # unread below three
         i2 = rows
-        # 16-byte vectors of elements; along the rows, where a transposed tensor loads them
-        VECTOR: tl.constexpr = 128 // x_ptr.dtype.element_ty.primitive_bitwidth
-        if (TRANS & UNIT) != 0 and DIMS >= 3:
-            size2 = tl.multiple_of(size2, VECTOR)  # runs of rows that do not wrap mid-vector
         if DIMS >= 3:
             i2 = rows % size2
             i1 = rows // size2
