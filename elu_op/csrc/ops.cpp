@@ -131,10 +131,13 @@ Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, double alpha, 
 void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale, double input_scale) {
   bool requires_grad = compute_requires_grad(self);
   bool has_tangent = isFwGradDefined(self);
-  // PyTorch finds these only after writing (or, for the slope, in backward); we refuse first.
+  // PyTorch finds these only after writing; we refuse first.
   torch::autograd::check_inplace(self, requires_grad);
-  // Both derivatives come from the result, whose sign must tell which branch the input took.
-  TORCH_CHECK(!((requires_grad || has_tangent) && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
+  // Both derivatives come from the result, whose sign must tell which branch the input took. A
+  // tangent is due now, so a negative slope is refused now (PyTorch: after writing); a gradient is
+  // due only in backward, where the backward node's elu_backward refuses it, as PyTorch's does: a
+  // forward that no backward follows (evaluation without no_grad) runs as PyTorch's.
+  TORCH_CHECK(!(has_tangent && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
   NodePtr grad_fn;
   if (requires_grad) {
     grad_fn = make_node<EluBackwardNode>();
