@@ -264,13 +264,14 @@ Layout layout_of(std::vector<Dim> dims, int64_t block, int64_t itemsize) {
     if (t >= 0) {
       const Dim& rows = dims[dims.size() - 2];
       int64_t s = rows.strides[i];
-      l.trans |= (s > 0 && s < inner.strides[i]) << i;
+      if (!(s > 0 && s < inner.strides[i])) continue;
+      l.trans |= 1 << i;
       // A transposed tensor's unit: a stride of 1 along the rows, loaded in vectors where its
       // other strides, and the rows where they wrap (three dimensions or more), keep every
       // vector inside one run of aligned elements.
       bool vectors = s == 1 && (dims.size() < 3 || rows.size % vector == 0);
       for (const Dim& d : dims) vectors = vectors && (&d == &rows || d.strides[i] % vector == 0);
-      if (l.trans >> i & 1) l.unit |= vectors << i;
+      l.unit |= vectors << i;
     }
   }
   if (t >= 0) {
