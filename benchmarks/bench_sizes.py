@@ -11,15 +11,19 @@ inputs.
 
 Writes benchmarks/results/<gpu>_sizes.json (every round, written as rows come), <gpu>_sizes.md
 (the table) and <gpu>_sizes.png (the curves); --plot writes the table and curves again from a
-JSON file, on any machine (matplotlib: pip install -e ".[bench]").
+JSON file, on any machine (matplotlib: pip install -e ".[bench]"). Given several (a run split
+over calls of a lent machine, say by direction), it joins their rows, of one GPU and the same
+torch and triton, into <gpu>_sizes.json/.md/.png in --out.
 
     python benchmarks/bench_sizes.py [--directions forward,backward] [--dtypes fp32,bf16,fp16]
                                      [--max-log2 30] [--rounds 5] [--out DIR]
     python benchmarks/bench_sizes.py --plot benchmarks/results/NVIDIA_H200_sizes.json
+    python benchmarks/bench_sizes.py --plot forward/NVIDIA_H200_sizes.json backward/NVIDIA_H200_sizes.json
 """
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 
@@ -147,12 +151,20 @@ def main():
     ap.add_argument("--max-log2", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--plot", metavar="JSON", help="only draw the PNG beside this JSON file")
+    ap.add_argument("--plot", metavar="JSON", nargs="+",
+                    help="only write the table and curves: beside this JSON file, or of these joined, in --out")
     args = ap.parse_args()
     if args.plot:  # a run's JSON, also one cut short: its table and curves
-        with open(args.plot) as f:
-            data = json.load(f)
-        write(data, args.plot.removesuffix(".json"))
+        if len(args.plot) == 1:
+            with open(args.plot[0]) as f:
+                write(json.load(f), args.plot[0].removesuffix(".json"))
+            return
+        data = join(args.plot)
+        base = os.path.join(args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                            "".join(c if c.isalnum() else "_" for c in data["gpu"]) + "_sizes")
+        with open(base + ".json", "w") as f:
+            json.dump(data, f)
+        write(data, base)
         return
 
     import torch
@@ -173,6 +185,23 @@ def main():
                 with open(base + ".json", "w") as f:  # every row, so that a run cut short keeps what it measured
                     json.dump(data, f)
     write(data, base)
+
+
+def join(paths):
+    """One run's data from several runs' JSON files: their rows, in order; the GPU, torch and
+    triton must agree (a mixture would not be one curve), the dates and rounds are listed."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    for key in ("gpu", "torch", "triton"):
+        if len({run[key] for run in runs}) > 1:
+            raise SystemExit(f"bench_sizes: these runs differ in {key} ({', '.join(run[key] for run in runs)}); "
+                             f"join runs of one GPU, torch and triton only")
+    data = {**runs[0], "rows": [row for run in runs for row in run["rows"]]}
+    for key in ("date", "rounds", "python"):
+        data[key] = " / ".join(dict.fromkeys(str(run[key]) for run in runs))
+    return data
 
 
 def write(data, base):
