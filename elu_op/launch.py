@@ -19,6 +19,7 @@ import threading
 import warnings
 
 import triton
+from triton.runtime.interpreter import InterpretedFunction
 
 from .configs import MAX_REGISTERS
 from .interpreter import faithful
@@ -31,6 +32,9 @@ _PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
 _EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64(?: [usb]64){%d}((?: ptr)*)" % len(LAYOUT))
 
 _warned = set()
+# Under TRITON_INTERPRET=1 (read when kernel.py was imported) Triton interprets elu_kernel, for CUDA
+# tensors too (it copies them to the host and back): nothing compiled to hand to the C++.
+INTERPRETED = isinstance(elu_kernel, InterpretedFunction)
 # Triton's interpreter keeps a launch's state (its grid, the tl functions it patches) in globals,
 # so interpreted launches from several threads would mix: one at a time, each with the
 # interpreter rounding as the GPU does (interpreter.py). GPU launches never wait.
@@ -43,7 +47,8 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
     flat, equally laid out arrays where cols is 0, else the view of `dims` dimensions that layout
     (elu_kernel's sizes and strides) describes, in `grid` tiles of cols columns (trans: the tensors
     read or written along the tiles' rows). With float16's cheaper math if normal, and
-    input_scale taken as 1 if unit_input. Returns handed(the compiled kernel) for CUDA tensors."""
+    input_scale taken as 1 if unit_input. Returns handed(the compiled kernel), None where it was
+    interpreted."""
     # The register caps were measured on flat arrays, where they pay; a view's tiles keep more.
     registers = None if cols else MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."),
                                                      "backward" if backward else "forward"))
@@ -55,7 +60,7 @@ def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, 
             int64, normal, unit_input, cols, dims, unit, align, trans, num_warps=warps, maxnreg=registers,
             enable_fp_fusion=True)
 
-    if out.is_cuda:
+    if not INTERPRETED:
         return handed(launch())
     with _interpreting, faithful():
         launch()

@@ -273,3 +273,25 @@ def test_the_stream_symbol_torch_2_9_and_2_10_use_gives_the_current_stream():
     for stream in (torch.cuda.current_stream(), torch.cuda.Stream()):
         raw = Stream(stream.device_type, stream.device_index, stream.stream_id)
         assert (stream_of(ctypes.byref(raw)) or 0) == stream.cuda_stream
+
+
+def test_interpreted_on_cuda_tensors_rounds_as_the_gpu():
+    # TRITON_INTERPRET=1 on a GPU machine (debugging some other kernel): Triton interprets fastelu's
+    # kernel on CUDA tensors too, which must then round as the GPU does, without warnings.
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import warnings, torch, elu_op\n"
+        "x = torch.randn(4099, device='cuda').mul_(4).bfloat16()\n"
+        "x[:3] = torch.tensor([1e-40, -3e-39, float('nan')])\n"
+        "ref = torch.where(x.double() > 0, x.double(), torch.expm1(x.double())).bfloat16()\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    for _ in range(2):\n"
+        "        torch.testing.assert_close(elu_op.elu(x), ref, rtol=0, atol=0, equal_nan=True)\n"
+        "assert not [w for w in seen if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in seen]\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
