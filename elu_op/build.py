@@ -144,8 +144,13 @@ def load_or_warn():
         return C
     except Exception as e:  # noqa: BLE001 - a failed compile, no compiler, no ninja: the same way out
         reason = error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, BuildError):
+            what = ("It needs a C++ compiler (g++ or clang++). The build is not tried again until the compiler, torch "
+                    "or fastelu changes; python -m elu_op build --verbose retries it now and shows the compiler's "
+                    "output")
+        else:  # the cache directory: a read-only home, say; nothing is remembered there, each import tries again
+            what = ("Its build directory could not be written: set FASTELU_CACHE to a writable directory (the "
+                    "build is tried again on each import)")
         warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu: slower, "
-                      f"never wrong. It needs a C++ compiler (g++ or clang++). The build is not tried again until "
-                      f"the compiler, torch or fastelu changes; python -m elu_op build --verbose retries it now and "
-                      f"shows the compiler's output", RuntimeWarning, stacklevel=2)
+                      f"never wrong. {what}", RuntimeWarning, stacklevel=2)
         return None

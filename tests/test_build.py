@@ -71,6 +71,18 @@ def test_without_a_compiler_the_ops_are_atens_with_one_warning(tmp_path):
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
 
 
+def test_an_unwritable_build_directory_is_named_with_the_way_out(tmp_path):
+    # A read-only home, say: the warning says so and names FASTELU_CACHE, not a missing compiler.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "FASTELU_CACHE": str(blocker / "cache")}
+    code = "import torch, elu_op; x = torch.randn(100); assert torch.equal(elu_op.elu(x), torch.nn.functional.elu(x))"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "could not build its C++ part" in run.stderr and "set FASTELU_CACHE to a writable directory" in run.stderr
+    assert "C++ compiler" not in run.stderr
+
+
 # A compiler that answers the version checks and fails every compile with one error line.
 _FAILING_COMPILER = """#!/bin/sh
 case " $* " in *" -c "*) echo "launch.cpp:1:1: error: simulated compile failure" >&2; exit 1;; esac
