@@ -148,9 +148,11 @@ def load_or_warn():
             what = ("It needs a C++ compiler (g++ or clang++). The build is not tried again until the compiler, torch "
                     "or fastelu changes; python -m elu_op build --verbose retries it now and shows the compiler's "
                     "output")
-        else:  # the cache directory: a read-only home, say; nothing is remembered there, each import tries again
+        elif isinstance(e, OSError):  # the cache directory: a read-only home, say; nothing is remembered there
             what = ("Its build directory could not be written: set FASTELU_CACHE to a writable directory (the "
                     "build is tried again on each import)")
+        else:  # a built module that does not load, say
+            what = "python -m elu_op build --verbose builds it again and shows the compiler's output"
         warnings.warn(f"fastelu could not build its C++ part ({reason}), so its ops run PyTorch's own elu: slower, "
                       f"never wrong. {what}", RuntimeWarning, stacklevel=2)
         return None
