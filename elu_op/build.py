@@ -9,8 +9,10 @@ driver, so no CUDA toolkit is involved and a CPU-only torch builds it too.
 A built module is loaded straight from its file: torch.utils.cpp_extension, slow to import and
 chatty where a CUDA toolkit has no GPU, is imported only to build. A failed build is remembered in
 the same directory, with the compiler it used: later imports warn with the compiler's first error
-and do not retry until the compiler changes, or `python -m elu_op build` asks.
+and do not retry until the compiler changes, or `python -m elu_op build` asks. A lock in the
+directory makes processes that start during a build wait for it.
 """
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -106,6 +108,20 @@ def _compile(path):
             raise BuildError(first_error(str(e)), str(e)) from None
 
 
+@contextlib.contextmanager
+def _locked(path):
+    """Held while a process builds, or loads what another built: one that starts meanwhile (a
+    second rank of a job, say) waits for the build rather than load a half-linked module."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock (and no Triton wheels, so no build either)
+        yield
+        return
+    with open(os.path.join(path, "fastelu.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when f closes
+        yield
+
+
 def load(force=False):
     """The compiled module, built first if this torch has none yet (or the source changed).
 
@@ -113,15 +129,28 @@ def load(force=False):
     trying again, unless force)."""
     path = directory()
     library = os.path.join(path, name() + ".so")
+    if os.path.exists(library) and not force:
+        try:  # without the lock: a cache on a read-only file system loads as well
+            return _import(library)
+        except ImportError:  # being linked by another process, or broken
+            pass
+    os.makedirs(path, exist_ok=True)
+    with _locked(path):
+        return _load_locked(path, library, force)
+
+
+def _load_locked(path, library, force):
     memo = os.path.join(path, "failed.json")
     if os.path.exists(library) and not force:
-        return _import(library)
+        try:
+            return _import(library)
+        except ImportError:  # no other process is building it: a broken file (a build killed mid-link)
+            os.remove(library)
     if os.path.exists(memo) and not force:
         with open(memo) as f:
             failed = json.load(f)
         if failed.get("compiler") == compiler():
             raise BuildError(failed["error"], failed["output"])
-    os.makedirs(path, exist_ok=True)
     print(f"fastelu: compiling its C++ part for torch {torch.__version__}, once (about 15 s on two cores), in {path}",
           file=sys.stderr, flush=True)
     try:

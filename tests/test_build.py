@@ -83,6 +83,29 @@ def test_an_unwritable_build_directory_is_named_with_the_way_out(tmp_path):
     assert "C++ compiler" not in run.stderr
 
 
+def test_an_import_during_another_processs_build_waits_for_it(tmp_path, monkeypatch):
+    # A second rank of a job starting while the first links the module sees a file that does not
+    # load yet: it must wait for the build, not fall back to aten's elu.
+    import fcntl
+    monkeypatch.setenv("FASTELU_CACHE", str(tmp_path))
+    path = pathlib.Path(build.directory())
+    path.mkdir(parents=True)
+    library = path / (build.name() + ".so")
+    library.write_bytes(b"")  # the linker's output, just created
+    code = "import elu_op, sys; print(elu_op.ops.OFF); sys.exit(elu_op.build.C is None)"
+    with open(path / "fastelu.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # "another process" is building
+        waiting = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, cwd=ROOT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=15)  # past its imports, it waits on the lock
+        from elu_op.build import C as _C
+        library.write_bytes(pathlib.Path(_C.__file__).read_bytes())  # the build finishes
+    out, err = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0 and out.strip() == "None", err[-3000:]
+    assert "compiling" not in err and "could not build" not in err
+
+
 # A compiler that answers the version checks and fails every compile with one error line.
 _FAILING_COMPILER = """#!/bin/sh
 case " $* " in *" -c "*) echo "launch.cpp:1:1: error: simulated compile failure" >&2; exit 1;; esac
