@@ -114,11 +114,15 @@ def _locked(path):
     second rank of a job, say) waits for the build rather than load a half-linked module."""
     try:
         import fcntl
-    except ImportError:  # Windows: no flock (and no Triton wheels, so no build either)
+        f = open(os.path.join(path, "fastelu.lock"), "w")
+    except (ImportError, OSError):  # Windows (no Triton wheels there, so no build either), a read-only cache
         yield
         return
-    with open(os.path.join(path, "fastelu.lock"), "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when f closes
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when f closes
+        except OSError:  # a file system without locks (some network ones): build as before, unguarded
+            pass
         yield
 
 
