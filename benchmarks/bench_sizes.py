@@ -159,9 +159,10 @@ def main():
             with open(args.plot[0]) as f:
                 write(json.load(f), args.plot[0].removesuffix(".json"))
             return
-        data = join(args.plot)
-        base = os.path.join(args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                            "".join(c if c.isalnum() else "_" for c in data["gpu"]) + "_sizes")
+        data = join(args.plot)  # named as each run named its file: <gpu>_sizes.json
+        out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+        os.makedirs(out, exist_ok=True)
+        base = os.path.join(out, os.path.basename(args.plot[0]).removesuffix(".json"))
         with open(base + ".json", "w") as f:
             json.dump(data, f)
         write(data, base)
