@@ -16,7 +16,7 @@ over calls of a lent machine, say by direction), it joins their rows, of one GPU
 torch and triton, into <gpu>_sizes.json/.md/.png in --out.
 
     python benchmarks/bench_sizes.py [--directions forward,backward] [--dtypes fp32,bf16,fp16]
-                                     [--max-log2 30] [--rounds 5] [--out DIR]
+                                     [--log2 10-30] [--rounds 5] [--out DIR]
     python benchmarks/bench_sizes.py --plot benchmarks/results/NVIDIA_H200_sizes.json
     python benchmarks/bench_sizes.py --plot forward/NVIDIA_H200_sizes.json backward/NVIDIA_H200_sizes.json
 """
@@ -34,8 +34,10 @@ NAMES = {"copy": "copy_ (the ceiling)", "eager": "F.elu (eager)", "compile": "to
 COLOURS = {"eager": "tab:orange", "compile": "tab:green", "fastelu": "tab:blue"}
 
 
-def sizes(max_log2):
-    return sorted({2**e for e in range(10, max_log2 + 1)} | {n for n in ODD if n <= 2**max_log2})
+def sizes(log2):
+    """The powers of two from 2**FIRST to 2**LAST (log2 "FIRST-LAST") and the odd sizes between."""
+    first, last = (int(v) for v in log2.split("-"))
+    return sorted({2**e for e in range(first, last + 1)} | {n for n in ODD if 2**first <= n <= 2**last})
 
 
 def case(n, dtype, direction, rounds):
@@ -148,7 +150,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--directions", default="forward,backward")
     ap.add_argument("--dtypes", default="fp32,bf16,fp16")
-    ap.add_argument("--max-log2", type=int, default=30)
+    ap.add_argument("--log2", default="10-30", help="the sizes' powers of two, FIRST-LAST (and the odd sizes between)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", metavar="JSON", nargs="+",
@@ -178,7 +180,7 @@ def main():
     base = result_path(args.out or results_dir(), gpu, "_sizes")
     for direction in args.directions.split(","):
         for name in args.dtypes.split(","):
-            for n in sizes(args.max_log2):
+            for n in sizes(args.log2):
                 dtype = DTYPES[name]
                 ms = case(n, dtype, direction, args.rounds)
                 data["rows"].append(dict(direction=direction, dtype=name, n=n, itemsize=dtype.itemsize, ms=ms))
@@ -189,8 +191,10 @@ def main():
 
 
 def join(paths):
-    """One run's data from several runs' JSON files: their rows, in order; the GPU, torch and
-    triton must agree (a mixture would not be one curve), the dates and rounds are listed."""
+    """One run's data from several runs' JSON files: their rows, in order, where two runs measured
+    the same direction, dtype and size the later file's row (a region measured again, say with more
+    rounds); the GPU, torch and triton must agree (a mixture would not be one curve), the dates and
+    rounds are listed."""
     runs = []
     for path in paths:
         with open(path) as f:
@@ -199,7 +203,14 @@ def join(paths):
         if len({run[key] for run in runs}) > 1:
             raise SystemExit(f"bench_sizes: these runs differ in {key} ({', '.join(run[key] for run in runs)}); "
                              f"join runs of one GPU, torch and triton only")
-    data = {**runs[0], "rows": [row for run in runs for row in run["rows"]]}
+    rows = {}
+    for run in runs:
+        for row in run["rows"]:
+            key = row["direction"], row["dtype"], row["n"]
+            if key in rows:
+                print(f"bench_sizes: {' '.join(map(str, key))}: the later run's row")
+            rows[key] = row
+    data = {**runs[0], "rows": list(rows.values())}
     for key in ("date", "rounds", "python"):
         data[key] = " / ".join(dict.fromkeys(str(run[key]) for run in runs))
     return data

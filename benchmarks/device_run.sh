@@ -8,7 +8,8 @@
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
-#   sizes    bench_sizes.py, 2**10-2**30 (SIZES_DIRECTIONS, default forward,backward; SIZES_DTYPES; SIZES_ROUNDS, default 5)
+#   sizes    bench_sizes.py, 2**10-2**30 (SIZES_LOG2, default 10-30; SIZES_DIRECTIONS, default forward,backward;
+#            SIZES_DTYPES; SIZES_ROUNDS, default 5)
 #   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES)
 #   transpose  studies/transpose_tile.py (the backward with a transposed gradient; TRANSPOSE_LOG2, default 24,27)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
@@ -50,7 +51,7 @@ for part in "${@:-tests}"; do
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
     sizes)
       python3 benchmarks/bench_sizes.py --directions "${SIZES_DIRECTIONS:-forward,backward}" --dtypes "${SIZES_DTYPES:-fp32,bf16,fp16}" \
-        --rounds "${SIZES_ROUNDS:-5}" --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
+        --log2 "${SIZES_LOG2:-10-30}" --rounds "${SIZES_ROUNDS:-5}" --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
     sweep)
       python3 benchmarks/studies/config_sweep.py --dtypes "${SWEEP_DTYPES:-bf16,fp16}" --log2 "${SWEEP_LOG2:-18-23}" \
         --rounds 7 --name configs_mid --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
