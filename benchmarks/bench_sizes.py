@@ -7,7 +7,8 @@ flushed) of each implementation, in interleaved rounds in one process; a row's f
 over rounds, and its spread the range of fastelu's time over copy_'s, round by round.
 torch.compile with static shapes (a kernel per size, as a model with fixed shapes gets),
 replayed from a CUDA graph so that its per-call CPU time stays out of the GPU time. Random normal
-inputs.
+inputs. --graphs replays every implementation from a CUDA graph: the kernels alone, without the
+launches' jitter, which at 5-20 us a call moves a round by 5-10% (files named <gpu>_sizes_graphs).
 
 Writes benchmarks/results/<gpu>_sizes.json (every round, written as rows come), <gpu>_sizes.md
 (the table) and <gpu>_sizes.png (the curves); --plot writes the table and curves again from a
@@ -16,7 +17,7 @@ over calls of a lent machine, say by direction), it joins their rows, of one GPU
 torch and triton, into <gpu>_sizes.json/.md/.png in --out.
 
     python benchmarks/bench_sizes.py [--directions forward,backward] [--dtypes fp32,bf16,fp16]
-                                     [--log2 10-30] [--rounds 5] [--out DIR]
+                                     [--log2 10-30] [--rounds 5] [--graphs] [--out DIR]
     python benchmarks/bench_sizes.py --plot benchmarks/results/NVIDIA_H200_sizes.json
     python benchmarks/bench_sizes.py --plot forward/NVIDIA_H200_sizes.json backward/NVIDIA_H200_sizes.json
 """
@@ -40,7 +41,7 @@ def sizes(log2):
     return sorted({2**e for e in range(first, last + 1)} | {n for n in ODD if 2**first <= n <= 2**last})
 
 
-def case(n, dtype, direction, rounds):
+def case(n, dtype, direction, rounds, graphs=False):
     """{impl: [ms per round]} for one size, dtype and direction."""
     import torch
     import torch.nn.functional as F
@@ -54,15 +55,16 @@ def case(n, dtype, direction, rounds):
     y = torch.empty_like(x)
     if direction == "forward":
         compiled = torch.compile(lambda t: F.elu(t), dynamic=False)
-        fns = {"copy": lambda: y.copy_(x), "eager": lambda: F.elu(x), "compile": graphed(lambda: compiled(x)),
+        fns = {"copy": lambda: y.copy_(x), "eager": lambda: F.elu(x), "compile": lambda: compiled(x),
                "fastelu": lambda: elu_op.elu(x)}
     else:
         g = torch.randn_like(x)
         compiled = torch.compile(lambda a, b: torch.ops.aten.elu_backward(a, 1.0, 1.0, 1.0, False, b), dynamic=False)
         fns = {"copy": lambda: torch.add(x, g, out=y),
                "eager": lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x),
-               "compile": graphed(lambda: compiled(g, x)),
+               "compile": lambda: compiled(g, x),
                "fastelu": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)}
+    fns = {k: graphed(fn) if graphs or k == "compile" else fn for k, fn in fns.items()}
     for fn in fns.values():
         fn()
     times = {k: [] for k in fns}
@@ -152,6 +154,7 @@ def main():
     ap.add_argument("--dtypes", default="fp32,bf16,fp16")
     ap.add_argument("--log2", default="10-30", help="the sizes' powers of two, FIRST-LAST (and the odd sizes between)")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--graphs", action="store_true", help="every implementation replayed from a CUDA graph")
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", metavar="JSON", nargs="+",
                     help="only write the table and curves: beside this JSON file, or of these joined, in --out")
@@ -176,13 +179,13 @@ def main():
     torch.manual_seed(0)
     gpu = torch.cuda.get_device_name()
     data = dict(gpu=gpu, torch=torch.__version__, triton=triton.__version__, python=platform.python_version(),
-                date=str(datetime.date.today()), rounds=args.rounds, rows=[])
-    base = result_path(args.out or results_dir(), gpu, "_sizes")
+                date=str(datetime.date.today()), rounds=args.rounds, graphs=args.graphs, rows=[])
+    base = result_path(args.out or results_dir(), gpu, "_sizes_graphs" if args.graphs else "_sizes")
     for direction in args.directions.split(","):
         for name in args.dtypes.split(","):
             for n in sizes(args.log2):
                 dtype = DTYPES[name]
-                ms = case(n, dtype, direction, args.rounds)
+                ms = case(n, dtype, direction, args.rounds, args.graphs)
                 data["rows"].append(dict(direction=direction, dtype=name, n=n, itemsize=dtype.itemsize, ms=ms))
                 print(table(dict(rows=data["rows"][-1:])).splitlines()[-1], flush=True)
                 with open(base + ".json", "w") as f:  # every row, so that a run cut short keeps what it measured
@@ -199,10 +202,11 @@ def join(paths):
     for path in paths:
         with open(path) as f:
             runs.append(json.load(f))
-    for key in ("gpu", "torch", "triton"):
-        if len({run[key] for run in runs}) > 1:
-            raise SystemExit(f"bench_sizes: these runs differ in {key} ({', '.join(run[key] for run in runs)}); "
-                             f"join runs of one GPU, torch and triton only")
+    for key in ("gpu", "torch", "triton", "graphs"):
+        values = [str(run.get(key, False)) for run in runs]  # runs before --graphs launched eagerly
+        if len(set(values)) > 1:
+            raise SystemExit(f"bench_sizes: these runs differ in {key} ({', '.join(values)}); "
+                             f"join runs of one GPU, torch, triton and way of launching only")
     rows = {}
     for run in runs:
         for row in run["rows"]:
@@ -219,8 +223,8 @@ def join(paths):
 def write(data, base):
     """base.md (the table) and base.png (the curves, where matplotlib is there) from a run's data."""
     head = (f"# Cost against size on {data['gpu']}\n\n{data['date']}, torch {data['torch']}, triton "
-            f"{data['triton']}, python {data['python']}; benchmarks/bench_sizes.py, {data['rounds']} interleaved "
-            f"rounds (its docstring says how). Times are medians over rounds; the range is fastelu's % of copy in "
+            f"{data['triton']}, python {data['python']}; benchmarks/bench_sizes.py{' --graphs' if data.get('graphs') else ''}, "
+            f"{data['rounds']} interleaved rounds (its docstring says how). Times are medians over rounds; the range is fastelu's % of copy in "
             f"its best and worst round.\n\n")
     with open(base + ".md", "w") as f:
         f.write(head + table(data))

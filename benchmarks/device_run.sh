@@ -9,11 +9,11 @@
 #   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
 #   sizes    bench_sizes.py, 2**10-2**30 (SIZES_LOG2, default 10-30; SIZES_DIRECTIONS, default forward,backward;
-#            SIZES_DTYPES; SIZES_ROUNDS, default 5)
+#            SIZES_DTYPES; SIZES_ROUNDS, default 5; SIZES_GRAPHS=1: every implementation replayed from a CUDA graph)
 #   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES)
 #   transpose  studies/transpose_tile.py (the backward with a transposed gradient; TRANSPOSE_LOG2, default 24,27)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
-#   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24; a list, '20 22', runs each): a copy-only Triton kernel in fastelu's shapes
+#   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24; a list, '20 22', runs each): a copy-only Triton kernel in fastelu's shapes; GRID_MATH=1: the bf16 forward's two maths
 #   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
 #   kbphases  studies/kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
@@ -51,7 +51,7 @@ for part in "${@:-tests}"; do
     calls) python3 benchmarks/call_costs.py --out "$OUT" 2>&1 | tail -30 ;;
     sizes)
       python3 benchmarks/bench_sizes.py --directions "${SIZES_DIRECTIONS:-forward,backward}" --dtypes "${SIZES_DTYPES:-fp32,bf16,fp16}" \
-        --log2 "${SIZES_LOG2:-10-30}" --rounds "${SIZES_ROUNDS:-5}" --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
+        --log2 "${SIZES_LOG2:-10-30}" --rounds "${SIZES_ROUNDS:-5}" ${SIZES_GRAPHS:+--graphs} --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
     sweep)
       python3 benchmarks/studies/config_sweep.py --dtypes "${SWEEP_DTYPES:-bf16,fp16}" --log2 "${SWEEP_LOG2:-18-23}" \
         --rounds 7 --name configs_mid --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
@@ -64,7 +64,7 @@ for part in "${@:-tests}"; do
       done ;;
     grid)
       for log2 in ${GRID_LOG2:-24}; do
-        python3 benchmarks/studies/grid_floor.py "$log2" 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt"
+        python3 benchmarks/studies/grid_floor.py "$log2" ${GRID_MATH:+--math} 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt"
       done ;;
     kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     kbphases) python3 benchmarks/studies/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
