@@ -142,7 +142,8 @@ def plot(data, path):
                 ax.set_ylabel("% of copy_ bandwidth (higher is faster)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False, fontsize=9)
-    fig.suptitle(f"{data['gpu']}, torch {data['torch']}, triton {data['triton']}, {data['date']}", y=0.005,
+    how = ", every implementation replayed from a CUDA graph" if data.get("graphs") else ""
+    fig.suptitle(f"{data['gpu']}, torch {data['torch']}, triton {data['triton']}, {data['date']}{how}", y=0.005,
                  va="bottom", fontsize=9)
     fig.tight_layout(rect=(0, 0.03, 1, 0.94))
     fig.savefig(path, dpi=110)
