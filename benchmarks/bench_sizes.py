@@ -223,10 +223,11 @@ def join(paths):
 
 def write(data, base):
     """base.md (the table) and base.png (the curves, where matplotlib is there) from a run's data."""
+    script = "benchmarks/bench_sizes.py" + (" --graphs" if data.get("graphs") else "")
     head = (f"# Cost against size on {data['gpu']}\n\n{data['date']}, torch {data['torch']}, triton "
-            f"{data['triton']}, python {data['python']}; benchmarks/bench_sizes.py{' --graphs' if data.get('graphs') else ''}, "
-            f"{data['rounds']} interleaved rounds (its docstring says how). Times are medians over rounds; the range is fastelu's % of copy in "
-            f"its best and worst round.\n\n")
+            f"{data['triton']}, python {data['python']}; {script}, {data['rounds']} interleaved rounds (its "
+            f"docstring says how). Times are medians over rounds; the range is fastelu's % of copy in its best "
+            f"and worst round.\n\n")
     with open(base + ".md", "w") as f:
         f.write(head + table(data))
     print(table(data))
