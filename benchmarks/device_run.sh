@@ -10,7 +10,7 @@
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
 #   sizes    bench_sizes.py, 2**10-2**30 (SIZES_LOG2, default 10-30; SIZES_DIRECTIONS, default forward,backward;
 #            SIZES_DTYPES; SIZES_ROUNDS, default 5; SIZES_GRAPHS=1: every implementation replayed from a CUDA graph)
-#   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES)
+#   sweep    studies/config_sweep.py for 16-bit at 2**18-2**23 (SWEEP_LOG2, SWEEP_DTYPES; SWEEP_GRAPHS=1: from CUDA graphs)
 #   transpose  studies/transpose_tile.py (the backward with a transposed gradient; TRANSPOSE_LOG2, default 24,27)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
 #   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24; a list, '20 22', runs each): a copy-only Triton kernel in fastelu's shapes; GRID_MATH=1: the bf16 forward's two maths
@@ -54,7 +54,7 @@ for part in "${@:-tests}"; do
         --log2 "${SIZES_LOG2:-10-30}" --rounds "${SIZES_ROUNDS:-5}" ${SIZES_GRAPHS:+--graphs} --out "$OUT" 2>&1 | grep -v "^W1" | tail -5 ;;
     sweep)
       python3 benchmarks/studies/config_sweep.py --dtypes "${SWEEP_DTYPES:-bf16,fp16}" --log2 "${SWEEP_LOG2:-18-23}" \
-        --rounds 7 --name configs_mid --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
+        --rounds 7 --name configs_mid${SWEEP_GRAPHS:+_graphs} ${SWEEP_GRAPHS:+--graphs} --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     transpose)
       python3 benchmarks/studies/transpose_tile.py --log2 "${TRANSPOSE_LOG2:-24,27}" 2>&1 | grep -v "^W1" \
         | tee "$OUT/transpose_tile.txt" ;;
