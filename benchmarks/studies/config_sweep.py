@@ -75,6 +75,7 @@ def main():
              "| mode | dtype | elements | fastelu | spread | copy_ | spread | config | config us | best | best us "
              "| fastest in | eager |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rounds_at_last = []  # how the rounds move, shown at the largest size
+    every = []  # each candidate's time, for a retuning decision between two of them
     for dtype in (DTYPES[name] for name in args.dtypes.split(",")):
         for backward in (False, True):
             for e in range(first, last + 1):
@@ -90,10 +91,12 @@ def main():
                              f"| {mean['copy']:.2f} | {spread['copy']:.0f}% | {mine} | {mean[mine]:.2f} | {best} | "
                              f"{mean[best]:.2f} | {won}/{args.rounds} | {mean['eager']:.2f} |")
                 print(lines[-1], flush=True)
+                every.append(f"{mode} {str(dtype)[6:]} 2**{e}: " + " ".join(f"{k} {mean[k]:.2f}" for k in cands))
                 if e == last:
                     rounds_at_last += [f"{mode} {str(dtype)[6:]} {k}: " + " ".join(f"{v:.2f}" for v in t[k])
                                        for k in ("copy", "fastelu")]
-    lines += ["", f"Round by round at 2**{last} (us):", "", "```", *rounds_at_last, "```"]
+    lines += ["", f"Round by round at 2**{last} (us):", "", "```", *rounds_at_last, "```",
+              "", "Every candidate (us):", "", "```", *every, "```"]
     save(args.out, props.name, f"_{args.name}.md", "\n".join(lines) + "\n")
 
 
