@@ -9,6 +9,7 @@ GB/s = (bytes of the view read + bytes written) / time. Then one compiled graph 
 stock against fastelu's lowering, and per call at 4096 elements on a strided view.
 
     python benchmarks/bench_layouts.py [--log2 27,24] [--rounds 5] [--out DIR]
+    python benchmarks/bench_layouts.py --deep [--rounds 5] [--out DIR]   (views of 5 to 12 dimensions)
 """
 import argparse
 import datetime
@@ -75,6 +76,33 @@ def _row(mode, name, log2, dtype, x, t, streams):
     return row
 
 
+# Views of more dimensions than the kernel walks, no two of which merge: all but the last element
+# along each dimension of a base, the view about 2**24 elements. dims -> the view's size along each.
+DEEP = {5: 28, 6: 16, 8: 8, 12: 4}
+
+
+def deep_rows(dtype, rounds):
+    """Deep views: forward, in place and backward, each beside the view's clone() (or torch.add of
+    the saved view and the gradient) and F.elu's own, in us."""
+    rows = []
+    for dims, size in DEEP.items():
+        x = torch.randn((size + 1,) * dims, device="cuda", dtype=dtype)[(slice(0, size),) * dims]
+        g = torch.randn_like(F.elu(x))
+        cases = {
+            "forward": {"clone": lambda: x.clone(), "eager": lambda: F.elu(x), "fastelu": lambda: elu_op.elu(x)},
+            "in place": {"clone": lambda: x.clone(), "eager": lambda: F.elu_(x), "fastelu": lambda: elu_op.elu_(x)},
+            "backward": {"clone": lambda: torch.add(x, g),
+                         "eager": lambda: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, x),
+                         "fastelu": lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)},
+        }
+        for mode, fns in cases.items():
+            t = time_all(fns, rounds)
+            rows.append(f"| {mode} | {dims} | {size}**{dims} | {str(dtype)[6:]} | {1e3 * t['clone']:.1f} | "
+                        f"{1e3 * t['eager']:.1f} | {1e3 * t['fastelu']:.1f} | {t['eager'] / t['fastelu']:.2f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
 def compiled_rows(log2, rounds):
     """A compiled graph on a sliced input: stock against fastelu's lowering."""
     rows = []
@@ -112,9 +140,24 @@ def main():
     ap.add_argument("--log2", default="27,24", help="sizes of the base, as powers of two")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--deep", action="store_true", help="only the views of 5 to 12 dimensions")
     args = ap.parse_args()
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
+    if args.deep:
+        rows = [row for dtype in (torch.bfloat16, torch.float32) for row in deep_rows(dtype, args.rounds)]
+        text = (f"# fastelu on views of 5 to 12 dimensions, {props.name}\n\n{datetime.date.today()}, torch "
+                f"{torch.__version__}, triton {triton.__version__}, `benchmarks/bench_layouts.py --deep`. All but the "
+                f"last element along each dimension of a base: no two dimensions merge. Times in us: the mean of the middle "
+                f"60% of {args.rounds} interleaved rounds of do_bench medians (L2 flushed). `clone`: the view's clone() "
+                f"(forward, in place) or torch.add(view, grad) (backward); x eager = F.elu's time / fastelu's.\n\n"
+                f"| mode | dims | view | dtype | clone | F.elu | fastelu | x eager |\n|---|---|---|---|---|---|---|---|\n"
+                + "\n".join(rows) + "\n")
+        if args.out:
+            save(args.out, props.name, "_deep_views.md", text)
+        else:
+            print(text)
+        return
     calls = per_call()
     rows = []
     for log2 in (int(v) for v in args.log2.split(",")):

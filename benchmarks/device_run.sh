@@ -5,6 +5,7 @@
 #            over pytest-xdist's processes, or TESTS='tests/test_[a-k]*.py', then TESTS='tests/test_[l-z]*.py')
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
+#   deep     bench_layouts.py --deep (views of 5 to 12 dimensions that do not merge)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
@@ -44,6 +45,7 @@ for part in "${@:-tests}"; do
       { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
         | grep -v "^tuning" | tee "$OUT/tune.txt" | tail -12 ;;
     layouts) python3 benchmarks/bench_layouts.py --log2 "${LAYOUTS_LOG2:-27,24}" --out "$OUT" 2>&1 | grep -v "^W1" ;;
+    deep) python3 benchmarks/bench_layouts.py --deep --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     compile)
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;

@@ -14,6 +14,7 @@ checks rely on Triton internals (the PTX text, CompiledKernel's fields): where t
 one warning, and Triton's launcher keeps every launch. tests/test_launch.py checks them on the
 installed triton.
 """
+import os
 import re
 import threading
 import warnings
@@ -39,6 +40,16 @@ INTERPRETED = isinstance(elu_kernel, InterpretedFunction)
 # so interpreted launches from several threads would mix: one at a time, each with the
 # interpreter rounding as the GPU does (interpreter.py). GPU launches never wait.
 _interpreting = threading.Lock()
+
+
+def _unlock_in_child():
+    # A fork copies the lock as it is: held, if another thread was launching, by a thread that does
+    # not exist in the child, whose launches would then wait for ever.
+    global _interpreting
+    _interpreting = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_unlock_in_child)
 
 
 def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,

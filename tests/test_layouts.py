@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import elu_op
+from elu_op import launch
 from elu_op.build import C as _C
 
 from conftest import RTOL, assert_close_rel, elu_ref, randn
@@ -26,6 +27,8 @@ VIEWS = {
     "channels_last_slice": ((4, 6, 10, 8), lambda b: b.permute(0, 3, 1, 2)[:, 1:7, :, ::2]),
     "five_dims": ((4, 5, 6, 7, 8), lambda b: b[::2, :, ::2, :, ::3]),
     "six_dims": ((3, 4, 5, 6, 7, 9), lambda b: b[:, ::2, :, ::2, :, ::2]),
+    "eight_dims": ((3,) * 8, lambda b: b[(slice(0, 2),) * 8]),
+    "twelve_dims": ((3,) * 12, lambda b: b[(slice(0, 2),) * 12]),
     "zero_size": ((6, 8), lambda b: b[:, 2:2]),
     "zero_size_strided": ((6, 8), lambda b: b[::2, :0]),
     "zero_d": ((5,), lambda b: b[3]),
@@ -269,3 +272,34 @@ def test_transposing_tile_writes_every_element_and_nothing_beside_it(device, nam
             mask = torch.zeros(shape, dtype=torch.bool, device=device)
             make(mask).fill_(True)
             assert base[~mask].isnan().all(), "a write outside the view"
+
+
+def _launches(fn, device):
+    """How many kernels fn launches: Triton's (interpreted, on the CPU) and aten's, or on a GPU any."""
+    if device.type == "cuda":
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        return sum(e.device_type == torch.autograd.DeviceType.CUDA for e in prof.events())
+    calls = []
+    run = launch.run
+    launch.run = lambda *args, **kwargs: calls.append(1) or run(*args, **kwargs)
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            fn()
+    finally:
+        launch.run = run
+    aten = sum(e.name in ("aten::elu", "aten::elu_backward") for e in prof.events())
+    return len(calls) + aten
+
+
+@pytest.mark.parametrize("name", ["five_dims", "six_dims", "eight_dims", "twelve_dims"])
+def test_a_view_of_many_dimensions_is_one_launch(device, name):
+    # More dimensions than the kernel walks, no two of which merge: aten's kernel takes the view in
+    # one launch, never one launch per outer index.
+    x = view(name, torch.float32, device)
+    g = randn(x.shape, torch.float32, device)
+    y = view(name, torch.float32, device)
+    for fn in (lambda: torch.ops.fastelu.elu(x), lambda: torch.ops.fastelu.elu_(y),
+               lambda: torch.ops.fastelu.elu_backward(g, 1.0, 1.0, 1.0, False, x)):
+        assert _launches(fn, device) == 1

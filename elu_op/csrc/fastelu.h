@@ -55,7 +55,7 @@ struct Layout {
 };
 
 // The layout run() gives a launch over out, x and g in tiles of `block` elements; none where they
-// are flat arrays. (Beyond kDims dimensions, the one of each launch run() makes.)
+// are flat arrays, or have more than kDims dimensions (aten's kernel takes those).
 std::optional<Layout> view_layout(const Tensor& out, const Tensor& x, const Tensor& g, int64_t block);
 
 // A compiled elu_kernel the C++ launches itself. function == nullptr: one that stays with Triton's

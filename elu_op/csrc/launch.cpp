@@ -39,8 +39,8 @@ namespace fastelu {
 
 // ---- checks, all made before anything is written ----------------------------------------------
 
-// Also raised for a negative input_scale, which PyTorch lets through: the result's sign then no
-// longer tells which branch the input took, and the gradient would be silently wrong.
+// Also raised for a negative or NaN input_scale, which PyTorch lets through: the result's sign then
+// no longer tells which branch the input took, and the gradient would be silently wrong.
 const char* const kNegativeSlopeError =
     "In-place elu backward calculation is triggered with a negative slope which is not supported. This is "
     "caused by calling in-place forward function with a negative slope, please call out-of-place version "
@@ -92,9 +92,11 @@ const char* unsupported_layout(const Tensor& t) {
   }
 }
 
-// NotImplementedError, as aten's for a sparse COO tensor (it is a RuntimeError too, as aten's for
-// the other layouts).
-void check_tensor(const Tensor& t, const char* name) {
+// None (an undefined tensor) with aten's message; NotImplementedError for other layouts, as
+// aten's for a sparse COO tensor (it is a RuntimeError too, as aten's for the other layouts).
+void check_tensor(const Tensor& t, const char* name, const char* argument) {
+  TORCH_CHECK(t.defined(), "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument ",
+              argument);
   const char* layout = unsupported_layout(t);
   TORCH_CHECK_NOT_IMPLEMENTED(layout == nullptr, "fastelu: ", name, " has layout ", layout,
                               ", but only strided tensors are supported (as by torch.nn.functional.elu)");
@@ -123,14 +125,14 @@ void check_coefs(at::ScalarType dtype, const Coefs& c) {
 }
 
 void check_elu(const Tensor& self, const Coefs& c, bool inplace) {
-  check_tensor(self, "input");
+  check_tensor(self, "input", "#0 'self'");
   check_coefs(self.scalar_type(), c);
   if (inplace) at::assert_no_internal_overlap(self);  // aten's own message
 }
 
 void check_backward(const Tensor& grad_output, const Coefs& c, bool is_result, const Tensor& s) {
-  check_tensor(grad_output, "grad_output");
-  check_tensor(s, "self_or_result");
+  check_tensor(grad_output, "grad_output", "#0 'grad_output'");
+  check_tensor(s, "self_or_result", "#5 'self_or_result'");
   TORCH_CHECK_TYPE(grad_output.scalar_type() == s.scalar_type(), "fastelu: grad_output has dtype ",
                    dtype_name(grad_output.scalar_type()), " but self_or_result has ", dtype_name(s.scalar_type()),
                    "; they must match");
@@ -141,7 +143,8 @@ void check_backward(const Tensor& grad_output, const Coefs& c, bool is_result, c
   TORCH_CHECK_VALUE(grad_output.device() == s.device(), "fastelu: grad_output is on ", grad_output.device(),
                     " but self_or_result is on ", s.device());
   check_coefs(s.scalar_type(), c);
-  TORCH_CHECK(!(is_result && (c.alpha < 0 || c.input_scale < 0)), kNegativeSlopeError);
+  // aten's test, which refuses a NaN alpha too; input_scale as alpha (kNegativeSlopeError)
+  TORCH_CHECK(!is_result || (c.alpha >= 0 && c.input_scale >= 0), kNegativeSlopeError);
 }
 
 // ---- launch decisions -------------------------------------------------------------------------
@@ -313,8 +316,7 @@ std::vector<Dim> view_dims(const Tensor& out, const Tensor& x, const Tensor& g) 
 
 std::optional<Layout> view_layout(const Tensor& out, const Tensor& x, const Tensor& g, int64_t block) {
   std::vector<Dim> dims = view_dims(out, x, g);
-  if (dims.empty()) return std::nullopt;
-  if (dims.size() > kDims) dims.erase(dims.begin(), dims.end() - kDims);  // run()'s launches, each
+  if (dims.empty() || dims.size() > kDims) return std::nullopt;
   return layout_of(dims, block, out.element_size());
 }
 
@@ -440,19 +442,15 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   const Tensor& g = backward ? g_or_none : x;
   std::vector<Dim> dims = view_dims(out, x, g);
   bool flat = dims.empty();
-  if (dims.size() > kDims) {  // rare: one launch for each index of the outermost dimension
-    const Dim outer = dims.front();
-    dims.erase(dims.begin());
-    std::vector<int64_t> sizes, strides[3];
-    for (const Dim& d : dims) {
-      sizes.push_back(d.size);
-      for (int i = 0; i < 3; i++) strides[i].push_back(d.strides[i]);
+  if (dims.size() > kDims) {
+    // Rare (a view of a view): more dimensions than the kernel walks, no two of which merge. aten's
+    // kernel takes the view in one launch, at F.elu's cost (TensorIterator walks any number).
+    Tensor result = out;  // aten's out= ops take it by non-const reference
+    if (backward) {
+      at::_ops::elu_backward_grad_input::call(g, c.alpha, c.scale, c.input_scale, is_result, x, result);
+    } else {
+      at::_ops::elu_out::call(x, c.alpha, c.scale, c.input_scale, result);
     }
-    auto part = [&](const Tensor& t, int i, int64_t index) {
-      return t.as_strided(sizes, strides[i], t.storage_offset() + index * outer.strides[i]);
-    };
-    for (int64_t index = 0; index < outer.size; index++)
-      run(part(out, 0, index), part(x, 1, index), backward ? part(g, 2, index) : Tensor(), c, is_result, config);
     return;
   }
   double coef = negcoef(c.alpha, c.scale, out.scalar_type() == at::kDouble);

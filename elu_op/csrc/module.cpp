@@ -103,7 +103,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     return py::object(d);
   }, "The tile a launch over views out, x and g (None: the forward) takes given BLOCK (dims, cols, rows, which "
      "tensors step by 1 along the columns (unit) or are read along the rows (trans), align, the sizes walked); "
-     "None where they are flat arrays.", py::arg("out"), py::arg("x"), py::arg("g"), py::arg("block"));
+     "None where they are flat arrays, or have more dimensions than the kernel walks (aten's kernel takes those).",
+        py::arg("out"), py::arg("x"), py::arg("g"), py::arg("block"));
   // Checks for the fake kernels, which see the same errors as the real ones.
   m.def("check", [](const Tensor& self, bool inplace, double alpha, double scale, double input_scale) {
     check_elu(self, {alpha, scale, input_scale}, inplace);
