@@ -35,12 +35,19 @@ def _onnx_exporting():
     return onnx is not None and onnx.is_in_onnx_export()
 
 
+def concrete(*coefs):
+    """Whether every coefficient has a value here (not a symbol of a graph that torch.compile traces,
+    which stays symbolic: one graph for every value)."""
+    return not any(isinstance(c, (torch.SymFloat, torch.SymInt)) for c in coefs)
+
+
 def is_selu(alpha, scale, input_scale):
-    return (alpha, scale, input_scale) == (SELU_ALPHA, SELU_SCALE, 1.0)
+    return concrete(alpha, scale, input_scale) and (alpha, scale, input_scale) == (SELU_ALPHA, SELU_SCALE, 1.0)
 
 
 def is_celu(alpha, scale, input_scale):
-    return scale == 1.0 and alpha != 0 and input_scale != 1.0 and input_scale == 1.0 / alpha
+    return (concrete(alpha, scale, input_scale) and scale == 1.0 and alpha != 0 and input_scale != 1.0
+            and input_scale == 1.0 / alpha)
 
 
 def elu(self, alpha=1.0, scale=1.0, input_scale=1.0):
@@ -51,7 +58,7 @@ def elu(self, alpha=1.0, scale=1.0, input_scale=1.0):
         return aten.selu.default(self)
     if is_celu(alpha, scale, input_scale):
         return aten.celu.default(self, alpha)
-    if input_scale != 1.0 and _onnx_exporting():
+    if _onnx_exporting() and input_scale != 1.0:
         # ONNX's translation of aten.elu scales positive inputs by input_scale as well.
         negative = torch.expm1(self * input_scale) * (alpha * scale)
         return torch.where(self > 0, self * scale, negative)
@@ -59,9 +66,20 @@ def elu(self, alpha=1.0, scale=1.0, input_scale=1.0):
 
 
 def elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
+    """fastelu.elu_ as fastelu.elu and a copy while torch.export decomposes it (so that a table
+    without fastelu.elu keeps fastelu's kernel for in-place calls too); where the ops are aten's (no
+    C++), as aten's own in-place op, which autograd sees: it saves the result, as for F.elu_ (a
+    copy into self would overwrite the input that elu saved)."""
     if not _decomposing():
         return NotImplemented
-    self.copy_(torch.ops.fastelu.elu.default(self, alpha, scale, input_scale))
+    if build.C is not None or (_onnx_exporting() and input_scale != 1.0):
+        self.copy_(torch.ops.fastelu.elu.default(self, alpha, scale, input_scale))
+    elif is_selu(alpha, scale, input_scale):
+        aten.selu_.default(self)
+    elif is_celu(alpha, scale, input_scale):
+        aten.celu_.default(self, alpha)
+    else:
+        aten.elu_.default(self, alpha, scale, input_scale)
 
 
 def elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):

@@ -1,5 +1,7 @@
 """Python functions mirroring torch.nn.functional's elu, selu and celu (and elu_, selu_, celu_), backed
 by fastelu's ops."""
+import sys
+
 import torch
 from torch import Tensor
 from torch.jit import is_scripting
@@ -25,13 +27,13 @@ def _check(fn, input, alpha=1.0):
     it); complex only without an imaginary part, and integers in 64 bits, as aten converts them."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {_type_name(input)}")
-    if type(alpha) is float:
-        return alpha
+    if type(alpha) is float or isinstance(alpha, (torch.SymFloat, torch.SymInt)):
+        return alpha  # a float that torch.compile keeps symbolic stays so: one graph for every value
     if isinstance(alpha, Tensor):
         value = alpha.item() if alpha.dim() == 0 and not alpha.requires_grad else None
     elif isinstance(alpha, (int, float, complex)):
         value = alpha
-    elif type(alpha).__module__ == "numpy" and getattr(getattr(alpha, "dtype", None), "kind", None) in tuple("biufc"):
+    elif _numpy_number(alpha):
         value = alpha.item()
     else:
         value = None
@@ -44,6 +46,12 @@ def _check(fn, input, alpha=1.0):
     if isinstance(value, int) and not -2**63 <= value < 2**64:
         raise OverflowError("int too big to convert")
     return float(value)
+
+
+def _numpy_number(obj):
+    """A NumPy scalar of a number type (an array, even of one element, is refused, as by PyTorch)."""
+    numpy = sys.modules.get("numpy")  # loaded wherever obj is one
+    return numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufc"
 
 
 def _type_name(obj):

@@ -18,6 +18,9 @@ Safe by construction:
   state (this code, whether aten's elu is routed) into their keys.
 - The partitioner recomputes only ops it knows to be fusible; fastelu's ops are added to its
   lists, so that a forward + backward saves what it would save for aten's elu.
+- A coefficient that torch.compile keeps symbolic (a float argument that changed between calls)
+  has no value for the math's constants: such a call becomes aten's op, which Inductor decomposes
+  and fuses as it does stock elu (``_symbolic_to_aten``), in one graph for every value.
 - These are private Inductor APIs. If one is missing or has changed, ``install()`` warns once and
   returns False: the Python API then emits aten's elu under compile (which Inductor fuses), and the
   ops stay opaque kernels, as before the lowerings existed.
@@ -30,7 +33,7 @@ import warnings
 
 import torch
 
-from . import build, deferred
+from . import build, deferred, export
 from . import coefficients as C
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
@@ -197,6 +200,19 @@ def _aten_ops():
     return {a.elu.default: _lower_elu, a.elu_backward.default: _lower_elu_backward}
 
 
+def _symbolic_to_aten(aten_op, *args):
+    """A decomposition of fastelu's op (or, routed, aten's): aten's where a coefficient is symbolic,
+    else none (NotImplemented: the op reaches its lowering)."""
+    if export.concrete(*args[1:4]):
+        return NotImplemented
+    return aten_op(*args)
+
+
+def _decomposition_tables():
+    from torch._inductor import decomposition
+    return decomposition.decompositions, decomposition.fast_random_decomps()
+
+
 def _cache_key():
     """What compiled code depends on here: this code, the constants and negcoef (in the C++), and
     the aten switch."""
@@ -223,6 +239,11 @@ def _register():
 
     for op, lower in _fastelu_ops().items():
         register_lowering(op, type_promotion_kind=None)(lower)
+    aten = torch.ops.aten
+    for op, aten_op in ((torch.ops.fastelu.elu.default, aten.elu.default),
+                        (torch.ops.fastelu.elu_backward.default, aten.elu_backward.default)):
+        for table in _decomposition_tables():
+            table[op] = functools.partial(_symbolic_to_aten, aten_op)
 
     class CacheKey(CustomGraphPass):
         """Changes no graph; its uuid puts fastelu's state into Inductor's and AOTAutograd's cache
@@ -281,16 +302,21 @@ def route_aten(on):
 
 
 def _route(on):
-    # Inductor decomposes aten's elu before lowering: taken out of its decomposition tables, the
-    # op reaches the lowering registered here. Off puts back exactly what was there.
-    from torch._inductor import decomposition
+    # Inductor decomposes aten's elu before lowering: with its decompositions replaced by one that
+    # keeps concrete coefficients (_symbolic_to_aten), the op reaches the lowering registered here.
+    # Off puts back exactly what was there.
     from torch._inductor.lowering import lowerings, register_lowering
-    tables = (decomposition.decompositions, decomposition.fast_random_decomps(), lowerings)
+    decompositions = _decomposition_tables()
+    tables = (*decompositions, lowerings)
     for op, lower in _aten_ops().items():
         routed = (id(lowerings), op) in _saved
         if on and not routed:
             for table in tables:
                 _saved[id(table), op] = table.pop(op, None)
+            for table in decompositions:
+                own = _saved[id(table), op]
+                if own is not None:
+                    table[op] = functools.partial(_symbolic_to_aten, own)
             register_lowering(op, type_promotion_kind=None)(lower)
         elif not on and routed:
             for table in tables:

@@ -62,9 +62,12 @@ def test_lowering_computes_the_kernels_math(device, dtype):
     # One source for the math: the lowering's code and the Triton kernel agree to the bit.
     x = torch.cat([randn(3000, dtype, device), specials(dtype, device)])
     g = randn(x.shape, dtype, device, scale=1.0)
-    forward = torch.compile(lambda t, a, s, i: OPS.elu(t, a, s, i), fullgraph=True)
-    backward = torch.compile(lambda g, t, a, s, i, r: OPS.elu_backward(g, a, s, i, r, t), fullgraph=True)
     for coefs in COEFS:
+        # each set of coefficients compiled afresh: a value that changes between calls of one
+        # compiled function is symbolic there, and computes aten's math
+        torch._dynamo.reset()
+        forward = torch.compile(lambda t, a, s, i: OPS.elu(t, a, s, i), fullgraph=True)
+        backward = torch.compile(lambda g, t, a, s, i, r: OPS.elu_backward(g, a, s, i, r, t), fullgraph=True)
         assert same_bits(forward(x, *coefs), OPS.elu(x, *coefs)), coefs
         for is_result in (False, True):
             if is_result and (coefs[0] < 0 or coefs[2] < 0):

@@ -22,9 +22,16 @@
 
 namespace fastelu {
 namespace {
-using EluSignature = Tensor(const Tensor&, double, double, double);
-using EluInplaceSignature = void(Tensor&, double, double, double);
-using EluBackwardSignature = Tensor(const Tensor&, double, double, double, bool, const Tensor&);
+using at::Scalar;
+using EluSignature = Tensor(const Tensor&, const Scalar&, const Scalar&, const Scalar&);
+using EluInplaceSignature = void(Tensor&, const Scalar&, const Scalar&, const Scalar&);
+using EluBackwardSignature = Tensor(const Tensor&, const Scalar&, const Scalar&, const Scalar&, bool, const Tensor&);
+
+// The coefficients as the ops take them: Scalars, which stay symbolic while torch.compile traces
+// (autograd's kernels run then too), and become numbers only in the kernels.
+struct Scalars {
+  Scalar alpha, scale, input_scale;
+};
 
 template <typename Signature>
 const c10::TypedOperatorHandle<Signature>& op(const char* name) {
@@ -51,12 +58,12 @@ NodePtr make_node() {
   }
 }
 
-Tensor elu_backward_call(const Tensor& grad, const Coefs& c, bool is_result, const Tensor& s) {
+Tensor elu_backward_call(const Tensor& grad, const Scalars& c, bool is_result, const Tensor& s) {
   return elu_backward_op().call(grad, c.alpha, c.scale, c.input_scale, is_result, s);
 }
 
 // d elu_backward / d self_or_result: aten's elu_double_backward.
-Tensor elu_double_backward(const Tensor& grad, const Tensor& grad_output, const Coefs& c, bool is_result,
+Tensor elu_double_backward(const Tensor& grad, const Tensor& grad_output, const Scalars& c, bool is_result,
                            const Tensor& s) {
   Tensor negative = s.lt(0).type_as(grad);
   if (is_result) return grad.mul(grad_output).mul(c.input_scale).mul(negative);
@@ -66,7 +73,7 @@ Tensor elu_double_backward(const Tensor& grad, const Tensor& grad_output, const 
 // The backward of elu (from its input) and of elu_ (from its result).
 struct EluBackwardNode : Node {
   SavedVariable saved;
-  Coefs coefs{};
+  Scalars coefs;
   bool is_result = false;
   std::string name() const override { return is_result ? "FasteluEluInplaceBackward" : "FasteluEluBackward"; }
   variable_list apply(variable_list&& grads) override {
@@ -81,7 +88,7 @@ struct EluBackwardNode : Node {
 // The backward of elu_backward, with respect to grad_output and self_or_result.
 struct EluBackwardBackwardNode : Node {
   SavedVariable grad_output, self_or_result;
-  Coefs coefs{};
+  Scalars coefs;
   bool is_result = false;
   std::string name() const override { return "FasteluEluBackwardBackward"; }
   variable_list apply(variable_list&& grads) override {
@@ -105,7 +112,8 @@ using torch::autograd::isFwGradDefined;
 
 Tensor tangent(const Tensor& t) { return t._fw_grad(/*level=*/0); }
 
-Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, double alpha, double scale, double input_scale) {
+Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, const Scalar& alpha, const Scalar& scale,
+                    const Scalar& input_scale) {
   NodePtr grad_fn;
   if (compute_requires_grad(self)) {
     auto node = make_node<EluBackwardNode>();
@@ -128,7 +136,13 @@ Tensor elu_autograd(c10::DispatchKeySet keys, const Tensor& self, double alpha, 
   return result;
 }
 
-void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale, double input_scale) {
+// What check_backward refuses for a gradient from the result (kNegativeSlopeError).
+bool negative_slope(const Scalar& alpha, const Scalar& input_scale) {
+  return !(alpha.toDouble() >= 0 && input_scale.toDouble() >= 0);
+}
+
+void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, const Scalar& alpha, const Scalar& scale,
+                          const Scalar& input_scale) {
   bool requires_grad = compute_requires_grad(self);
   bool has_tangent = isFwGradDefined(self);
   // PyTorch finds these only after writing; we refuse first.
@@ -137,7 +151,7 @@ void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, 
   // tangent is due now, so a negative slope is refused now (PyTorch: after writing); a gradient is
   // due only in backward, where the backward node's elu_backward refuses it, as PyTorch's does: a
   // forward that no backward follows (evaluation without no_grad) runs as PyTorch's.
-  TORCH_CHECK(!(has_tangent && (alpha < 0 || input_scale < 0)), kNegativeSlopeError);
+  TORCH_CHECK(!(has_tangent && negative_slope(alpha, input_scale)), kNegativeSlopeError);
   NodePtr grad_fn;
   if (requires_grad) {
     grad_fn = make_node<EluBackwardNode>();
@@ -162,8 +176,8 @@ void elu_inplace_autograd(c10::DispatchKeySet keys, Tensor& self, double alpha, 
 }
 
 // As aten's in-place ops: bump the version counter, so tensors saved for backward notice the write.
-void elu_inplace_ad_inplace_or_view(c10::DispatchKeySet keys, Tensor& self, double alpha, double scale,
-                                    double input_scale) {
+void elu_inplace_ad_inplace_or_view(c10::DispatchKeySet keys, Tensor& self, const Scalar& alpha,
+                                    const Scalar& scale, const Scalar& input_scale) {
   {
     at::AutoDispatchBelowADInplaceOrView guard;
     elu_inplace_op().redispatch(keys & c10::after_ADInplaceOrView_keyset, self, alpha, scale, input_scale);
@@ -171,9 +185,10 @@ void elu_inplace_ad_inplace_or_view(c10::DispatchKeySet keys, Tensor& self, doub
   torch::autograd::impl::bump_version(self);
 }
 
-Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output, double alpha, double scale,
-                             double input_scale, bool is_result, const Tensor& self_or_result) {
-  Coefs coefs{alpha, scale, input_scale};
+Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output, const Scalar& alpha,
+                             const Scalar& scale, const Scalar& input_scale, bool is_result,
+                             const Tensor& self_or_result) {
+  Scalars coefs{alpha, scale, input_scale};
   NodePtr grad_fn;
   if (compute_requires_grad(grad_output, self_or_result)) {
     auto node = make_node<EluBackwardBackwardNode>();
@@ -245,30 +260,22 @@ bool triton_runs(const Tensor& t) { return t.is_cuda() || (cpu_interpreted && t.
 
 // One kernel for every device that branches here, rather than a CUDA kernel beside a fallback:
 // torch.export's decompositions pass over a custom op wherever it has a kernel registered for the
-// device itself (export.py).
-Tensor elu_any(const Tensor& self, double alpha, double scale, double input_scale) {
-  return triton_runs(self) ? elu_kernel(self, alpha, scale, input_scale) : elu_aten(self, alpha, scale, input_scale);
+// device itself (export.py). The Scalars become numbers here, as aten converts them (a complex
+// one with an imaginary part is refused).
+Tensor elu_any(const Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
+  auto kernel = triton_runs(self) ? elu_kernel : elu_aten;
+  return kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
 }
 
-void elu_inplace_any(Tensor& self, double alpha, double scale, double input_scale) {
-  if (triton_runs(self)) {
-    elu_inplace_kernel(self, alpha, scale, input_scale);
-  } else {
-    elu_inplace_aten(self, alpha, scale, input_scale);
-  }
+void elu_inplace_any(Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
+  auto kernel = triton_runs(self) ? elu_inplace_kernel : elu_inplace_aten;
+  kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
 }
 
-Tensor elu_backward_any(const Tensor& grad_output, double alpha, double scale, double input_scale, bool is_result,
-                        const Tensor& self_or_result) {
-  return triton_runs(grad_output)
-             ? elu_backward_kernel(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-             : elu_backward_aten(grad_output, alpha, scale, input_scale, is_result, self_or_result);
-}
-
-// Under torch.jit.trace, elu_ is recorded as elu and a copy_: TorchScript's ONNX exporter drops a
-// custom op that returns nothing, and understands aten's copy_.
-void elu_inplace_traced(Tensor& self, double alpha, double scale, double input_scale) {
-  self.copy_(elu_op().call(self, alpha, scale, input_scale));
+Tensor elu_backward_any(const Tensor& grad_output, const Scalar& alpha, const Scalar& scale,
+                        const Scalar& input_scale, bool is_result, const Tensor& self_or_result) {
+  auto kernel = triton_runs(grad_output) ? elu_backward_kernel : elu_backward_aten;
+  return kernel(grad_output, alpha.toDouble(), scale.toDouble(), input_scale.toDouble(), is_result, self_or_result);
 }
 }  // namespace
 
@@ -289,8 +296,6 @@ TORCH_LIBRARY_IMPL(fastelu, CompositeExplicitAutograd, m) {
   m.impl("elu_", &fastelu::elu_inplace_any);
   m.impl("elu_backward", &fastelu::elu_backward_any);
 }
-
-TORCH_LIBRARY_IMPL(fastelu, Tracer, m) { m.impl("elu_", &fastelu::elu_inplace_traced); }
 
 TORCH_LIBRARY_IMPL(fastelu, Autograd, m) {
   m.impl("elu", &fastelu::elu_autograd);
