@@ -3,6 +3,8 @@ in code you do not own, computed by fastelu; inside torch.compile, lowered to fa
 import contextlib
 import warnings
 
+import torch
+
 from . import build, lowering, ops
 
 _enabled = False
@@ -10,7 +12,8 @@ _enabled = False
 
 def enable():
     """Route aten's elu, elu_ and elu_backward on CUDA tensors to fastelu (F.elu, F.selu, F.celu...),
-    and inside torch.compile lower them to fastelu's math. The kernels that take aten's place are
+    and inside torch.compile, on any device, lower them to fastelu's math. Eager calls on CPU tensors
+    stay aten's (said once where there is no CUDA device). The kernels that take aten's place are
     C++ (no Python runs per call); disable() gives aten its own back."""
     global _enabled
     if _enabled:
@@ -19,6 +22,10 @@ def enable():
         warnings.warn(f"fastelu: enable() changes nothing, since fastelu's kernels are off ({ops.OFF}); F.elu stays "
                       f"PyTorch's", RuntimeWarning, stacklevel=2)
         return
+    if not torch.cuda.is_available():
+        warnings.warn("fastelu: enable() routes aten's elu on CUDA tensors, and inside torch.compile graphs on any "
+                      "device; this machine has no CUDA device, so eager F.elu on CPU tensors stays PyTorch's",
+                      UserWarning, stacklevel=2)
     lowering.route_aten(True)
     with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
         warnings.simplefilter("ignore", UserWarning)

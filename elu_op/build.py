@@ -22,6 +22,7 @@ import pathlib
 import re
 import shutil
 import sys
+import time
 import warnings
 
 import torch
@@ -155,8 +156,9 @@ def _load_locked(path, library, force):
             failed = json.load(f)
         if failed.get("compiler") == compiler():
             raise BuildError(failed["error"], failed["output"])
-    print(f"fastelu: compiling its C++ part for torch {torch.__version__}, once (about 15 s on two cores), in {path}",
-          file=sys.stderr, flush=True)
+    print(f"fastelu: compiling its C++ part for torch {torch.__version__}, once, in {path}", file=sys.stderr,
+          flush=True)
+    start = time.monotonic()
     try:
         module = _compile(path)
     except BuildError as e:
@@ -165,6 +167,7 @@ def _load_locked(path, library, force):
         raise
     if os.path.exists(memo):
         os.remove(memo)
+    print(f"fastelu: built in {time.monotonic() - start:.1f} s on {os.cpu_count()} cores", file=sys.stderr, flush=True)
     return module
 
 

@@ -59,12 +59,11 @@ def info(args):
 def check(args):
     """Every op on the available device against a float64 reference; exit 1 on any failure."""
     dev = _device()
-    if dev.type == "cpu" and not ops.INTERPRET:
+    if dev.type == "cpu" and not ops.INTERPRET and not ops.OFF:
         # The interpreter must be on before the kernels are defined: run again in a process that has it.
         import os
         import subprocess
-        if not ops.OFF:
-            print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
+        print("no GPU: checking the Triton kernel on the CPU under TRITON_INTERPRET=1", flush=True)
         sys.exit(subprocess.call([sys.executable, "-m", "elu_op", "check"],
                                  env={**os.environ, "TRITON_INTERPRET": "1"}))
     if ops.OFF:
@@ -95,13 +94,13 @@ def check(args):
             failed += not ok
             print(f"{name:14s} {str(dtype)[6:]:9s} {err:12.3e}  {tol[dtype]:8.1e}  {'pass' if ok else 'FAIL'}")
     print("elu_backward* is the gradient from the saved result (is_result=True).")
-    print("all passed" if not failed else f"{failed} FAILED")
-    if ops.OFF:
+    if ops.OFF:  # one verdict: whatever the table says, fastelu's kernels were not checked
         hint = ("Triton runs on Linux (pip install triton); elsewhere fastelu's ops are PyTorch's own." if ops.knobs is None
                 else "Install a C++ compiler (g++ or clang++), then run python -m elu_op build --verbose, which builds "
                      "it or shows why it cannot.")
         print(f"FAILED: fastelu's kernels are off ({ops.OFF}), so the table above checked PyTorch's elu. {hint}")
         sys.exit(1)
+    print("all passed" if not failed else f"{failed} FAILED")
     sys.exit(1 if failed else 0)
 
 

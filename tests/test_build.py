@@ -145,3 +145,12 @@ def test_a_built_module_loads_without_cpp_extension():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
     assert "CUDA_HOME" not in r.stderr
+
+
+def test_sources_compile_without_warnings():
+    # An invalid escape sequence, say, which Python warns of at every fresh compile of the file.
+    import warnings
+    for path in sorted(p for folder in ("elu_op", "tests", "benchmarks") for p in (ROOT / folder).rglob("*.py")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(path.read_text(), str(path), "exec")
