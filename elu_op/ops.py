@@ -47,7 +47,6 @@ if knobs is None:
 else:
     OFF = None if _C is not None else f"its C++ part could not be built ({build.error})"
 
-_concrete = export.concrete
 
 # ---- the kernels: C++ (csrc/) where it was built, else aten's ---------------------------------------
 
@@ -70,18 +69,18 @@ else:
 
     @torch.library.register_fake("fastelu::elu")
     def _elu_fake(self, alpha=1, scale=1, input_scale=1):
-        if _concrete(alpha, scale, input_scale):
+        if export.concrete(alpha, scale, input_scale):
             _C.check(self, False, alpha, scale, input_scale)
         return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_")
     def _elu_inplace_fake(self, alpha=1, scale=1, input_scale=1):
-        if _concrete(alpha, scale, input_scale):
+        if export.concrete(alpha, scale, input_scale):
             _C.check(self, True, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_backward")
     def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        if _concrete(alpha, scale, input_scale):
+        if export.concrete(alpha, scale, input_scale):
             _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
         return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
@@ -120,7 +119,7 @@ _FUNCTIONALIZE = torch._C.DispatchKeySet(torch._C.DispatchKey.Functionalize)
 
 
 def _elu_inplace_functionalize(self, alpha=1, scale=1, input_scale=1):
-    if _C is not None and _concrete(alpha, scale, input_scale):
+    if _C is not None and export.concrete(alpha, scale, input_scale):
         _C.check(self, True, alpha, scale, input_scale)
     torch._sync(self)
     with torch._C._ExcludeDispatchKeyGuard(_FUNCTIONALIZE):
