@@ -86,7 +86,6 @@ def _fastelu_kernels(fn):
     return sum(e.name == "elu_kernel" for e in prof.events())
 
 
-@needs_cuda
 @pytest.mark.skipif(torch.cuda.is_available(), reason="eager calls on CUDA tensors are routed")
 def test_enable_says_what_it_routes_without_cuda():
     with pytest.warns(UserWarning, match="eager F.elu on CPU tensors stays PyTorch's"):
@@ -95,6 +94,7 @@ def test_enable_says_what_it_routes_without_cuda():
             assert torch.equal(F.elu(x), torch.ops.aten.elu(x))
 
 
+@needs_cuda
 def test_enable_routes_aten_on_cuda():
     x = torch.randn(1000, device="cuda", requires_grad=True)
     assert _fastelu_kernels(lambda: F.elu(x).sum().backward()) == 0
