@@ -7,6 +7,7 @@ chain around the activation, and an MLP block, compiled with F.elu, elu_op.elu (
 compile: fused) and torch.ops.fastelu.elu (the opaque Triton kernel). Medians of do_bench.
 
     python benchmarks/bench_model.py [--out DIR]
+    python benchmarks/bench_model.py --memory [--out DIR]   (what a training step holds per ELU)
 """
 import argparse
 import datetime
@@ -19,7 +20,7 @@ import triton
 from triton.testing import do_bench
 
 import elu_op
-from common import save
+from common import result_path, save
 
 
 def selu_mlp():
@@ -84,11 +85,103 @@ def fusion_cases():
     return rows
 
 
+# ---- training memory: what a step holds per ELU --------------------------------------------------
+
+def memory_mlp(blocks):
+    layers = []
+    for _ in range(blocks):
+        layers += [nn.Linear(4096, 4096, bias=False), nn.ELU()]
+    return nn.Sequential(*layers), (8192, 4096)
+
+
+def memory_convnet():
+    layers = []
+    for _ in range(6):
+        layers += [nn.BatchNorm2d(128), nn.ELU(), nn.Conv2d(128, 128, 3, padding=1, bias=False)]
+    return nn.Sequential(*layers).to(memory_format=torch.channels_last), (64, 128, 128, 128)
+
+
+MEMORY_MODELS = {"MLP 8 x [Linear 4096 -> ELU], batch 8192": lambda: memory_mlp(8),
+                 "MLP 16 x [Linear 4096 -> ELU], batch 8192": lambda: memory_mlp(16),
+                 "ConvNet 6 x [BatchNorm -> ELU -> Conv 128ch], 64x128x128x128": memory_convnet}
+# variant -> (patch, save, in place, compiled)
+MEMORY_VARIANTS = {"stock": (False, None, False, False), "stock in place": (False, None, True, False),
+                   "fastelu": (True, None, False, False), "fastelu save='output'": (True, "output", False, False),
+                   "compile, stock": (False, None, False, True), "compile, fastelu": (True, None, False, True)}
+
+
+def memory_row(make, dtype, variant):
+    """(held MiB after the forward, peak MiB over the step, step ms) of one training step (forward,
+    backward), the model's parameters and input already on the GPU."""
+    patch, save, inplace, compiled = MEMORY_VARIANTS[variant]
+    torch.manual_seed(0)
+    model, shape = make()
+    model = model.to("cuda", dtype)
+    for m in model.modules():
+        if isinstance(m, nn.ELU):
+            m.inplace = inplace
+    if patch:
+        elu_op.patch(model, save=save)
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    if x.dim() == 4:
+        x = x.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if compiled else model
+
+    def step():
+        forward(x).float().square().mean().backward()
+        for p in model.parameters():
+            p.grad = None
+
+    for _ in range(2):
+        step()
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = forward(x)
+    held = torch.cuda.memory_allocated() - base
+    out.float().square().mean().backward()
+    for p in model.parameters():
+        p.grad = None
+    del out
+    peak = torch.cuda.max_memory_allocated() - base
+    ms = do_bench(step, warmup=5, rep=50, return_mode="median")
+    torch._dynamo.reset()
+    return held / 2**20, peak / 2**20, ms
+
+
+def memory(args, props):
+    rows = []
+    for mname, make in MEMORY_MODELS.items():
+        for dtype in (torch.bfloat16, torch.float16) + ((torch.float32,) if "8 x" in mname else ()):
+            for variant in MEMORY_VARIANTS:
+                held, peak, ms = memory_row(make, dtype, variant)
+                rows.append(f"| {mname} | {str(dtype)[6:]} | {variant} | {held:.0f} | {peak:.0f} | {ms:.2f} |")
+                print(rows[-1], flush=True)
+        _memory_table(args, props, rows)  # after each model: a run cut short keeps what it measured
+
+
+def _memory_table(args, props, rows):
+    text = (f"# Training memory on {props.name}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "
+            f"{triton.__version__}, `benchmarks/bench_model.py --memory`. One training step (forward, backward "
+            f"of a mean of squares), parameters and input already on the GPU. held: MiB allocated after the "
+            f"forward beyond before it (what the step keeps for its backward, the output included); peak: the "
+            f"step's peak beyond that same start; step: median ms of do_bench. ELUs out of place unless "
+            f"'in place'; compiled graphs with torch.compile's defaults.\n\n"
+            f"| model | dtype | variant | held MiB | peak MiB | step ms |\n|---|---|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+    with open(result_path(args.out, props.name, "_memory.md"), "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--memory", action="store_true", help="only the training-memory table")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
+    if args.memory:
+        memory(args, props)
+        return
     lines = [f"# Models and fusion on {props.name}\n",
              f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}. Median ms of "
              f"triton.testing.do_bench; all rows of a table from the same run.\n",

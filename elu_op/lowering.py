@@ -17,7 +17,8 @@ Safe by construction:
 - Inductor's caches do not hash lowerings. A custom graph pass that does nothing puts fastelu's
   state (this code, whether aten's elu is routed) into their keys.
 - The partitioner recomputes only ops it knows to be fusible; fastelu's ops are added to its
-  lists, so that a forward + backward saves what it would save for aten's elu.
+  lists. A joint-graph pass has it recompute every ELU's result from its input, which the
+  backward needs anyway, rather than save it: one saved tensor an ELU (``_recompute_results``).
 - A coefficient that torch.compile keeps symbolic (a float argument that changed between calls)
   has no value for the math's constants: such a call becomes aten's op, which Inductor decomposes
   and fuses as it does stock elu (``_symbolic_to_aten``), in one graph for every value.
@@ -38,7 +39,7 @@ from . import coefficients as C
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
-_saved = {}  # what routing aten's ops replaced: (id(table), op) -> entry, or None where there was none
+_saved = {}  # the decompositions routing aten's ops replaced: (id(table), op) -> entry, or None
 
 
 # ---- the math, in Inductor's ops (kernel.py's, operation for operation) ---------------------
@@ -213,6 +214,19 @@ def _decomposition_tables():
     return decomposition.decompositions, decomposition.fast_random_decomps()
 
 
+def _recompute_results(graph):
+    """A joint graph's ELU results are recomputed in the backward from their inputs, never saved.
+    The backward needs the input anyway (the gradient from the input), and the next layer (a
+    matmul, a convolution) saves the result too: saving both held two tensors an ELU where one
+    does. The recomputed result is the forward's to the bit, so gradients do not change; the
+    partitioner alone would save it, since the backward must materialize it for the next layer."""
+    from torch.utils.checkpoint import CheckpointPolicy
+    results = (torch.ops.fastelu.elu.default, torch.ops.aten.elu.default)  # aten's: routed by enable()
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target in results:
+            node.meta["recompute"] = CheckpointPolicy.MUST_RECOMPUTE
+
+
 def _cache_key():
     """What compiled code depends on here: this code, the constants and negcoef (in the C++), and
     the aten switch."""
@@ -245,14 +259,16 @@ def _register():
         for table in _decomposition_tables():
             table[op] = functools.partial(_symbolic_to_aten, aten_op)
 
-    class CacheKey(CustomGraphPass):
-        """Changes no graph; its uuid puts fastelu's state into Inductor's and AOTAutograd's cache
-        keys. It runs the user's own pass, if one was set, and adds that pass's uuid."""
+    class Pass(CustomGraphPass):
+        """fastelu's own pass, if any, then the user's, if one was set; its uuid puts fastelu's
+        state into Inductor's and AOTAutograd's cache keys, beside the user pass's uuid."""
 
-        def __init__(self, inner):
-            self.inner = inner
+        def __init__(self, own, inner):
+            self.own, self.inner = own, inner
 
         def __call__(self, graph):
+            if self.own is not None:
+                self.own(graph)
             if self.inner is not None:
                 self.inner(graph)
 
@@ -260,7 +276,8 @@ def _register():
             inner = self.inner.uuid() if hasattr(self.inner, "uuid") else self.inner
             return _cache_key(), inner
 
-    config.post_grad_custom_post_pass = CacheKey(config.post_grad_custom_post_pass)
+    config.post_grad_custom_post_pass = Pass(None, config.post_grad_custom_post_pass)
+    config.joint_custom_pre_pass = Pass(_recompute_results, config.joint_custom_pre_pass)
 
     # The partitioner's allowlists (fusible, recomputable) hold aten's ops tagged pointwise only,
     # which leaves out fastelu's and aten's elu_backward (routed by enable(), it reaches the
@@ -304,26 +321,25 @@ def route_aten(on):
 def _route(on):
     # Inductor decomposes aten's elu before lowering: with its decompositions replaced by one that
     # keeps concrete coefficients (_symbolic_to_aten), the op reaches the lowering registered here.
-    # Off puts back exactly what was there.
-    from torch._inductor.lowering import lowerings, register_lowering
+    # Off puts back exactly the decompositions that were there, so graphs traced from then on are
+    # Inductor's own; the lowering stays, for graphs traced while on and compiled after (a
+    # backward, compiled when it first runs), which would otherwise fail to compile.
+    from torch._inductor.lowering import register_lowering
     decompositions = _decomposition_tables()
-    tables = (*decompositions, lowerings)
     for op, lower in _aten_ops().items():
-        routed = (id(lowerings), op) in _saved
+        routed = (id(decompositions[0]), op) in _saved
         if on and not routed:
-            for table in tables:
-                _saved[id(table), op] = table.pop(op, None)
             for table in decompositions:
-                own = _saved[id(table), op]
+                own = _saved[id(table), op] = table.pop(op, None)
                 if own is not None:
                     table[op] = functools.partial(_symbolic_to_aten, own)
             register_lowering(op, type_promotion_kind=None)(lower)
         elif not on and routed:
-            for table in tables:
-                entry = _saved.pop((id(table), op))
+            for table in decompositions:
+                own = _saved.pop((id(table), op))
                 table.pop(op, None)
-                if entry is not None:
-                    table[op] = entry
+                if own is not None:
+                    table[op] = own
 
 
 def failed():
