@@ -223,8 +223,13 @@ def _recompute_results(graph):
     from torch.utils.checkpoint import CheckpointPolicy
     results = (torch.ops.fastelu.elu.default, torch.ops.aten.elu.default)  # aten's: routed by enable()
     for node in graph.nodes:
-        if node.op == "call_function" and node.target in results:
+        # A node that the user's activation checkpointing tagged keeps its tag.
+        if node.op == "call_function" and node.target in results and "recompute" not in node.meta:
             node.meta["recompute"] = CheckpointPolicy.MUST_RECOMPUTE
+            # Checkpointing's region id, which the partitioner reads beside the tag (torch 2.9
+            # requires it): one below any region's, so a result that a checkpointed region reads
+            # is saved at the region's border, as checkpointing saves its inputs.
+            node.meta["ac_graph_id"] = -1
 
 
 def _cache_key():
