@@ -4,7 +4,7 @@ import torch
 # The functions themselves, not functional's attributes: under torch.compile, reaching the module
 # through a second name costs every call of the compiled model a Python guard (that both names are
 # still the same module). They also serve TorchScript (each has its scripted branch).
-from .functional import SAVES, celu, elu, selu
+from .functional import _check_save, celu, elu, selu
 
 
 class FastELU(torch.nn.ELU):
@@ -77,8 +77,7 @@ def _swap(model, table, save):
 def patch(model, save=None):
     """Make every nn.ELU, nn.SELU and nn.CELU in model (itself included) use fastelu; return how many.
     save: what their autograd keeps (functional.elu's: None as PyTorch, or 'output')."""
-    if save not in SAVES:
-        raise ValueError(f"patch(): save must be None, 'input' or 'output', not {save!r}")
+    _check_save("patch", save, False, 1.0, 1.0, 1.0)  # the value alone: each module's coefficients are its own
     return _swap(model, _FAST, save)
 
 
