@@ -20,7 +20,7 @@ import triton
 
 import elu_op
 from bench_elu import per_call_us
-from common import DTYPES, graphed, save, time_all
+from common import DTYPES, graphed, save, save_rows, time_all
 
 # name -> (view of the 4-d base, of the 2-d base): the base holds 2**log2 elements
 VIEWS = {
@@ -81,9 +81,9 @@ def _row(mode, name, log2, dtype, x, t, streams):
 DEEP = {5: 28, 6: 16, 8: 8, 12: 4}
 
 
-def deep_rows(dtype, rounds):
+def deep_rows(dtype, rounds, data):
     """Deep views: forward, in place and backward, each beside the view's clone() (or torch.add of
-    the saved view and the gradient) and F.elu's own, in us."""
+    the saved view and the gradient) and F.elu's own, in us; each also appended to data."""
     rows = []
     for dims, size in DEEP.items():
         x = torch.randn((size + 1,) * dims, device="cuda", dtype=dtype)[(slice(0, size),) * dims]
@@ -97,6 +97,8 @@ def deep_rows(dtype, rounds):
         }
         for mode, fns in cases.items():
             t = time_all(fns, rounds)
+            data.append({"mode": mode, "dims": dims, "view": f"{size}**{dims}", "dtype": str(dtype)[6:],
+                         **{f"{k}_us": round(1e3 * v, 2) for k, v in t.items()}})
             rows.append(f"| {mode} | {dims} | {size}**{dims} | {str(dtype)[6:]} | {1e3 * t['clone']:.1f} | "
                         f"{1e3 * t['eager']:.1f} | {1e3 * t['fastelu']:.1f} | {t['eager'] / t['fastelu']:.2f} |")
             print(rows[-1], flush=True)
@@ -145,7 +147,8 @@ def main():
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)
     if args.deep:
-        rows = [row for dtype in (torch.bfloat16, torch.float32) for row in deep_rows(dtype, args.rounds)]
+        data = []
+        rows = [row for dtype in (torch.bfloat16, torch.float32) for row in deep_rows(dtype, args.rounds, data)]
         text = (f"# fastelu on views of 5 to 12 dimensions, {props.name}\n\n{datetime.date.today()}, torch "
                 f"{torch.__version__}, triton {triton.__version__}, `benchmarks/bench_layouts.py --deep`. All but the "
                 f"last element along each dimension of a base: no two dimensions merge. Times in us: the mean of the middle "
@@ -154,6 +157,7 @@ def main():
                 f"| mode | dims | view | dtype | clone | F.elu | fastelu | x eager |\n|---|---|---|---|---|---|---|---|\n"
                 + "\n".join(rows) + "\n")
         if args.out:
+            save_rows(args.out, props.name, "deep_views", data)
             save(args.out, props.name, "_deep_views.md", text)
         else:
             print(text)

@@ -20,7 +20,7 @@ import triton
 from triton.testing import do_bench
 
 import elu_op
-from common import result_path, save
+from common import result_path, save, save_rows
 
 
 def selu_mlp():
@@ -150,14 +150,17 @@ def memory_row(make, dtype, variant):
 
 
 def memory(args, props):
-    rows = []
+    rows, data = [], []
     for mname, make in MEMORY_MODELS.items():
         for dtype in (torch.bfloat16, torch.float16) + ((torch.float32,) if "8 x" in mname else ()):
             for variant in MEMORY_VARIANTS:
                 held, peak, ms = memory_row(make, dtype, variant)
+                data.append({"model": mname, "dtype": str(dtype)[6:], "variant": variant,
+                             "held_mib": round(held, 1), "peak_mib": round(peak, 1), "step_ms": round(ms, 4)})
                 rows.append(f"| {mname} | {str(dtype)[6:]} | {variant} | {held:.0f} | {peak:.0f} | {ms:.2f} |")
                 print(rows[-1], flush=True)
-        _memory_table(args, props, rows)  # after each model: a run cut short keeps what it measured
+        save_rows(args.out, props.name, "memory", data)  # after each model: a run cut short keeps what it measured
+        _memory_table(args, props, rows)
 
 
 def _memory_table(args, props, rows):

@@ -1,5 +1,9 @@
 """What the benchmark scripts share: dtypes, CUDA-graph replay, interleaved timing rounds, results files."""
+import datetime
+import json
 import os
+import shlex
+import sys
 
 import torch
 from triton.testing import do_bench
@@ -40,6 +44,18 @@ def result_path(out_dir, gpu, suffix):
     """out_dir/<gpu, made file-safe><suffix>, out_dir created if need be."""
     os.makedirs(out_dir, exist_ok=True)
     return os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in gpu) + suffix)
+
+
+def save_rows(out_dir, gpu, name, rows):
+    """Write rows (dicts) as the data of one benchmark on one GPU, to out_dir/<gpu>_<name>.json; each
+    row carries what made it: the GPU, torch, triton, the date and the command."""
+    import triton
+    meta = {"gpu": gpu, "torch": torch.__version__, "triton": triton.__version__,
+            "date": datetime.date.today().isoformat(),
+            "command": shlex.join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]])}
+    with open(result_path(out_dir, gpu, f"_{name}.json"), "w") as f:
+        json.dump([{**meta, **row} for row in rows], f, indent=1)
+        f.write("\n")
 
 
 def save(out_dir, gpu, suffix, text):
