@@ -14,8 +14,9 @@ Safe by construction:
   registers the lowerings once something else imports Inductor's lowering module, that is, once a
   compile with Inductor gets past tracing. Tracing runs nothing from here: the Python API emits
   fastelu's ops unless the registration is known to have failed (``failed()``).
-- Inductor's caches do not hash lowerings. A custom graph pass that does nothing puts fastelu's
-  state (this code, whether aten's elu is routed) into their keys.
+- Inductor's caches do not hash lowerings. fastelu's custom graph pass puts its state (this code,
+  whether aten's elu is routed) into their keys; it is kept in Inductor's pass settings beside
+  whatever pass a user sets there, before or after importing elu_op (``keep_passes``).
 - The partitioner recomputes only ops it knows to be fusible; fastelu's ops are added to its
   lists. A joint-graph pass has it recompute every ELU's result from its input, which the
   backward needs anyway, rather than save it: one saved tensor an ELU (``_recompute_results``).
@@ -177,6 +178,7 @@ def _elu_backward_fn(dtype, alpha, scale, input_scale, is_result):
 
 def _lower_elu(x, alpha=1.0, scale=1.0, input_scale=1.0):
     from torch._inductor.lowering import make_pointwise
+    _check_passes()
     return make_pointwise(_elu_fn(x.get_dtype(), alpha, scale, input_scale))(x)
 
 
@@ -187,6 +189,7 @@ def _lower_elu_inplace(x, alpha=1.0, scale=1.0, input_scale=1.0):
 
 def _lower_elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result):
     from torch._inductor.lowering import make_pointwise
+    _check_passes()
     fn = _elu_backward_fn(self_or_result.get_dtype(), alpha, scale, input_scale, is_result)
     return make_pointwise(fn)(grad_output, self_or_result)
 
@@ -242,10 +245,70 @@ def _cache_key():
     return f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'}"
 
 
+# Inductor's pass settings that fastelu puts its own pass into -> what that pass does to a graph
+_OWN_PASSES = {"post_grad_custom_post_pass": lambda graph: None,
+               "joint_custom_pre_pass": lambda graph: _recompute_results(graph)}
+_Pass = None  # the class of fastelu's pass (a CustomGraphPass), made once Inductor is loaded
+_warned_passes = set()
+
+
+def _user_passes(value):
+    """The passes a pass setting holds: None, one, or (torch >= 2.13) a list or tuple."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def _on_compile_start(args):
+    keep_passes()
+
+
+def keep_passes():
+    """Puts fastelu's pass into each of Inductor's pass settings it needs, around whatever a user
+    set there, before or since: its uuid carries fastelu's state into Inductor's and AOTAutograd's
+    cache keys, and the user's passes still run, after fastelu's. Where a setting takes a list
+    (torch >= 2.13), fastelu's pass goes first in it, so that Inductor calls each pass as its kind
+    asks; before, it wraps the one pass there. Returns the settings it had to change.
+
+    A user's pass may be set at any time, and torch >= 2.13 keeps Inductor's settings per thread,
+    so this runs before any cache key of a compilation is computed: when Dynamo starts one (and
+    when a backward is compiled as it first runs), and, since torch._dynamo.reset() drops that
+    callback, from fastelu's fake kernels, which every graph that holds a fastelu op passes through
+    while Dynamo traces it."""
+    if _Pass is None:  # the lowerings are not in place
+        return []
+    from torch._dynamo.callback import callback_handler
+    from torch._inductor import config, custom_graph_pass
+    if _on_compile_start not in callback_handler.start_callbacks:
+        callback_handler.register_start_callback(_on_compile_start)
+    lists = hasattr(custom_graph_pass, "get_custom_graph_passes")
+    changed = []
+    for setting in _OWN_PASSES:
+        passes = _user_passes(getattr(config, setting))
+        if any(isinstance(p, _Pass) for p in passes):
+            continue
+        setattr(config, setting, [_Pass(setting), *passes] if lists else _Pass(setting, passes))
+        changed.append(setting)
+    return changed
+
+
+def _check_passes():
+    """At a lowering: a pass set since the compilation began (one that does not go through
+    torch.compile's entry, such as torch._inductor.compile) kept fastelu's state out of this
+    graph's cache key. Said once per setting; fastelu's pass wraps it again for what follows."""
+    for setting in keep_passes():
+        if setting not in _warned_passes:
+            _warned_passes.add(setting)
+            warnings.warn(f"fastelu: torch._inductor.config.{setting} was set after this compilation began, "
+                          f"replacing fastelu's pass: this graph's cache key lacks fastelu's state (its math, "
+                          f"whether aten's elu is routed), so a cache may serve it to another fastelu", stacklevel=2)
+
+
 def _register():
     # Everything looked up first, so that a missing piece changes nothing.
     from torch._functorch import partitioners
     from torch._inductor import config
+    from torch._dynamo.callback import callback_handler  # noqa: F401
     from torch._inductor.custom_graph_pass import CustomGraphPass
     from torch._inductor.lowering import make_pointwise, mutate_to, register_lowering  # noqa: F401
     from torch._inductor.ops_handler import OpsHandler
@@ -265,24 +328,25 @@ def _register():
             table[op] = functools.partial(_symbolic_to_aten, aten_op)
 
     class Pass(CustomGraphPass):
-        """fastelu's own pass, if any, then the user's, if one was set; its uuid puts fastelu's
-        state into Inductor's and AOTAutograd's cache keys, beside the user pass's uuid."""
+        """fastelu's pass in one of Inductor's pass settings, wrapping (before torch 2.13) the
+        user's passes there."""
 
-        def __init__(self, own, inner):
-            self.own, self.inner = own, inner
+        def __init__(self, setting, inner=()):
+            self.setting, self.inner = setting, inner
 
         def __call__(self, graph):
-            if self.own is not None:
-                self.own(graph)
-            if self.inner is not None:
-                self.inner(graph)
+            _OWN_PASSES[self.setting](graph)
+            for p in self.inner:
+                p(graph)
 
         def uuid(self):
-            inner = self.inner.uuid() if hasattr(self.inner, "uuid") else self.inner
-            return _cache_key(), inner
+            # None (no caching, as Inductor does for such a pass) where a wrapped pass has none
+            inner = tuple(p.uuid() if hasattr(p, "uuid") else None for p in self.inner)
+            return None if None in inner else (_cache_key(), inner)
 
-    config.post_grad_custom_post_pass = Pass(None, config.post_grad_custom_post_pass)
-    config.joint_custom_pre_pass = Pass(_recompute_results, config.joint_custom_pre_pass)
+    global _Pass
+    _Pass = Pass
+    keep_passes()
 
     # The partitioner's allowlists (fusible, recomputable) hold aten's ops tagged pointwise only,
     # which leaves out fastelu's and aten's elu_backward (routed by enable(), it reaches the

@@ -66,20 +66,24 @@ else:
     # ---- fake kernels: shapes, dtypes and strides, after the real kernels' checks ---------------
     # The outputs are laid out as aten's (TensorIterator's layout, which the C++ follows), so aten's
     # own fake kernels give their strides. A symbolic coefficient is checked when the graph runs.
+    # Dynamo traces a graph with them before computing its cache keys: fastelu's state goes in.
 
     @torch.library.register_fake("fastelu::elu")
     def _elu_fake(self, alpha=1, scale=1, input_scale=1):
+        lowering.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check(self, False, alpha, scale, input_scale)
         return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_")
     def _elu_inplace_fake(self, alpha=1, scale=1, input_scale=1):
+        lowering.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check(self, True, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_backward")
     def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+        lowering.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
         return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)

@@ -3,6 +3,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -198,6 +199,91 @@ def test_fallback_when_the_lowerings_cannot_register():
     run = subprocess.run([sys.executable, "-c", _FALLBACK], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["warned", "True", "aten", "True", "True", "opaque", "True", "True"], run.stdout
+
+
+_USER_PASSES = """
+import sys, threading, torch
+from torch._inductor import config
+from torch._inductor.custom_graph_pass import CustomGraphPass
+from torch._dynamo.utils import counters
+order = sys.argv[1]
+ran = set()
+
+class UserPass(CustomGraphPass):
+    def __init__(self, name):
+        self.name = name
+    def __call__(self, graph):
+        ran.add(self.name)
+    def uuid(self):
+        return self.name
+
+def set_passes():
+    config.post_grad_custom_post_pass = UserPass("post")
+    config.joint_custom_pre_pass = UserPass("joint")
+
+def compile_once(factor=2):
+    torch._dynamo.reset()
+    counters.clear()
+    x = torch.randn(100, requires_grad=True)
+    torch.compile(lambda t: elu_op.elu(t * factor).sum())(x).backward()
+    return sum(counters["inductor"]["fxgraph_cache_" + k] for k in ("miss", "hit")), counters["inductor"]["fxgraph_cache_miss"]
+
+if order == "before":
+    import torch._inductor.lowering  # a library that sets its passes has Inductor loaded
+    set_passes()
+import elu_op
+from elu_op import lowering
+if order != "before":
+    compile_once(3)  # the lowerings in place, with fastelu's passes
+    set_passes()
+config.fx_graph_cache = True
+torch._functorch.config.enable_autograd_cache = False  # the FX graph cache alone, counted
+results = []
+def run():
+    results.append(compile_once())  # fresh cache: misses
+    results.append(compile_once())  # the same: hits
+    lowering._cache_key = lambda: "another fastelu"
+    results.append(compile_once())  # another fastelu's state: misses
+if order == "thread":
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+else:
+    run()
+(looked, first), (_, again), (_, other) = results
+print(looked > 0 and first == looked, again == 0, other == looked, sorted(ran))
+"""
+
+
+@pytest.mark.parametrize("order", ["before", "after", "thread"])
+def test_cache_key_holds_fastelu_whatever_pass_a_user_sets(order, tmp_path):
+    # A user's pass (a library's: vLLM, torchao) set before importing elu_op or after, or a compile
+    # in another thread (torch >= 2.13 keeps Inductor's settings per thread): fastelu's state stays
+    # in the cache key, so that another fastelu misses the cache, and the user's passes still run.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", _USER_PASSES, order], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    same_thread = order != "thread" or torch.__version__ < "2.13"
+    ran = "['joint', 'post']" if same_thread else "[]"
+    assert run.stdout.strip() == f"True True True {ran}", run.stdout + run.stderr[-3000:]
+
+
+def test_a_pass_replaced_within_a_compilation_is_said_once(monkeypatch):
+    # Outside what runs before the cache keys (a pass set between them and the lowering), fastelu
+    # cannot keep its state in the key: it says so once, naming the pass, and wraps it again.
+    assert lowering.install()
+    monkeypatch.setattr(lowering, "_warned_passes", set())
+    config = torch._inductor.config
+    with config.patch(post_grad_custom_post_pass=None):
+        with pytest.warns(UserWarning, match="post_grad_custom_post_pass was set after"):
+            lowering._check_passes()
+        assert lowering.keep_passes() == []  # wrapped again
+        config.post_grad_custom_post_pass = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            lowering._check_passes()
 
 
 _FIRST_COMPILE = """
