@@ -12,8 +12,11 @@ compile: fused) and torch.ops.fastelu.elu (the opaque Triton kernel). Medians of
 import argparse
 import datetime
 import os
+import re
 
 import torch
+import torch._functorch.config
+import torch._inductor.config
 import torch.nn as nn
 import torch.nn.functional as F
 import triton
@@ -107,7 +110,8 @@ MEMORY_MODELS = {"MLP 8 x [Linear 4096 -> ELU], batch 8192": lambda: memory_mlp(
 # variant -> (patch, save, in place, compiled)
 MEMORY_VARIANTS = {"stock": (False, None, False, False), "stock in place": (False, None, True, False),
                    "fastelu": (True, None, False, False), "fastelu save='output'": (True, "output", False, False),
-                   "compile, stock": (False, None, False, True), "compile, fastelu": (True, None, False, True)}
+                   "compile, stock": (False, None, False, True), "compile, fastelu": (True, None, False, True),
+                   "compile, fastelu without recompute": (True, None, False, True)}
 
 
 def memory_row(make, dtype, variant):
@@ -126,6 +130,10 @@ def memory_row(make, dtype, variant):
     if x.dim() == 4:
         x = x.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compiled else model
+    # fastelu's compiled graphs before the recompute pass: what its memory and step time replace
+    recompute = elu_op.lowering._recompute_results
+    if variant.endswith("without recompute"):
+        elu_op.lowering._recompute_results = lambda graph: None
 
     def step():
         forward(x).float().square().mean().backward()
@@ -146,14 +154,20 @@ def memory_row(make, dtype, variant):
     peak = torch.cuda.max_memory_allocated() - base
     ms = do_bench(step, warmup=5, rep=50, return_mode="median")
     torch._dynamo.reset()
+    elu_op.lowering._recompute_results = recompute
     return held / 2**20, peak / 2**20, ms
 
 
 def memory(args, props):
+    # Every variant compiled afresh: without the recompute pass a graph has the same cache keys
+    torch._inductor.config.fx_graph_cache = False
+    torch._functorch.config.enable_autograd_cache = False
     rows, data = [], []
     for mname, make in MEMORY_MODELS.items():
         for dtype in (torch.bfloat16, torch.float16) + ((torch.float32,) if "8 x" in mname else ()):
             for variant in MEMORY_VARIANTS:
+                if not re.search(args.only, f"{mname} {str(dtype)[6:]} {variant}"):
+                    continue
                 held, peak, ms = memory_row(make, dtype, variant)
                 data.append({"model": mname, "dtype": str(dtype)[6:], "variant": variant,
                              "held_mib": round(held, 1), "peak_mib": round(peak, 1), "step_ms": round(ms, 4)})
@@ -180,6 +194,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--memory", action="store_true", help="only the training-memory table")
+    ap.add_argument("--only", default="", help="--memory: the rows whose 'model dtype variant' this regex matches")
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
     if args.memory:

@@ -6,7 +6,8 @@
 #   bench    bench_elu.py --quick (2**16-2**28, forward, backward, in place), then tune beside the rule
 #   layouts  bench_layouts.py (views: slices, chunks, broadcasts; LAYOUTS_LOG2, default 27,24)
 #   deep     bench_layouts.py --deep (views of 5 to 12 dimensions that do not merge)
-#   memory   bench_model.py --memory (held and peak memory and step time of ELU models' training steps)
+#   memory   bench_model.py --memory (held and peak memory and step time of ELU models' training steps;
+#            MEMORY_ONLY: a regex over 'model dtype variant', default every row)
 #   compile  bench_compile.py (COMPILE_DTYPES, default bf16,fp16; COMPILE_MODELS=1 adds the model rows)
 #   picks    studies/inductor_picks.py (Inductor's own launch choice for a compiled float32 graph)
 #   calls    call_costs.py (per-call steps) and bench_elu.py's per-call table
@@ -47,7 +48,7 @@ for part in "${@:-tests}"; do
         | grep -v "^tuning" | tee "$OUT/tune.txt" | tail -12 ;;
     layouts) python3 benchmarks/bench_layouts.py --log2 "${LAYOUTS_LOG2:-27,24}" --out "$OUT" 2>&1 | grep -v "^W1" ;;
     deep) python3 benchmarks/bench_layouts.py --deep --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
-    memory) python3 benchmarks/bench_model.py --memory --out "$OUT" 2>&1 | grep -v "^W1" | tail -45 ;;
+    memory) python3 benchmarks/bench_model.py --memory --only "${MEMORY_ONLY:-}" --out "$OUT" 2>&1 | grep -v "^W1" | tail -45 ;;
     compile)
       python3 benchmarks/bench_compile.py --dtypes "${COMPILE_DTYPES:-bf16,fp16}" \
         ${COMPILE_MODELS:+--models} --out "$OUT" 2>&1 | grep -v "^W1" | tail -40 ;;

@@ -1,0 +1,75 @@
+"""Tables rendered from the benchmarks' data (benchmarks/results/*.json), never typed by hand.
+
+Each table goes between its markers in the README, `<!-- rendered: NAME -->` and
+`<!-- /rendered -->`; --check exits 1 where a file differs from what the data renders.
+
+    python benchmarks/render.py [--check]
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+TARGETS = [os.path.join(ROOT, "README.md")]
+
+
+def rows(name):
+    """The rows of the newest data file of one benchmark (results/<gpu>_<name>.json)."""
+    files = []
+    for path in glob.glob(os.path.join(RESULTS, f"*_{name}.json")):
+        with open(path) as f:
+            files.append(json.load(f))
+    return max(files, key=lambda data: data[0]["date"], default=[])
+
+
+def memory():
+    """Held MiB after the forward, and step ms, of each model, dtype and variant."""
+    data = rows("memory")
+    if not data:
+        return "(no data: `python benchmarks/bench_model.py --memory`)"
+    variants = list(dict.fromkeys(r["variant"] for r in data))
+    cells = {(r["model"], r["dtype"], r["variant"]): r for r in data}
+    lines = ["| model | dtype | " + " | ".join(variants) + " |", "|---|---|" + "---|" * len(variants)]
+    for model, dtype in dict.fromkeys((r["model"], r["dtype"]) for r in data):
+        lines.append(f"| {model} | {dtype} | " + " | ".join(
+            f"{cells[model, dtype, v]['held_mib']:.0f} MiB, {cells[model, dtype, v]['step_ms']:.2f} ms"
+            if (model, dtype, v) in cells else "" for v in variants) + " |")
+    first = data[0]
+    lines.append(f"\nHeld: memory a training step keeps from its forward for its backward (the output "
+                 f"included); ms: the step's median. {first['gpu']}, torch {first['torch']}, triton "
+                 f"{first['triton']}, {first['date']}, `{first['command']}`.")
+    return "\n".join(lines)
+
+
+TABLES = {"memory": memory}
+BLOCK = re.compile(r"(<!-- rendered: (\w+) -->\n).*?(<!-- /rendered -->)", re.S)
+
+
+def render(text):
+    return BLOCK.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + "\n" + m.group(3), text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only say whether every file matches the data")
+    args = ap.parse_args()
+    stale = []
+    for path in TARGETS:
+        with open(path) as f:
+            text = f.read()
+        new = render(text)
+        if new != text:
+            stale.append(os.path.relpath(path, ROOT))
+            if not args.check:
+                with open(path, "w") as f:
+                    f.write(new)
+    if args.check and stale:
+        sys.exit(f"not what the data renders: {', '.join(stale)} (python benchmarks/render.py)")
+
+
+if __name__ == "__main__":
+    main()
