@@ -44,7 +44,7 @@ for part in "${@:-tests}"; do
         | tee "$OUT/tests.txt" | tail -15 ;;
     bench)
       python3 benchmarks/bench_elu.py --quick --out "$OUT" 2>&1 | grep -v "^W1" | tail -60
-      { python3 -m elu_op info; XDG_CACHE_HOME=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
+      { python3 -m elu_op info; FASTELU_CACHE=$OUT/cache python3 -m elu_op tune --rounds 3; } 2>&1 \
         | grep -v "^tuning" | tee "$OUT/tune.txt" | tail -12 ;;
     layouts) python3 benchmarks/bench_layouts.py --log2 "${LAYOUTS_LOG2:-27,24}" --out "$OUT" 2>&1 | grep -v "^W1" ;;
     deep) python3 benchmarks/bench_layouts.py --deep --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;

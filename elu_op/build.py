@@ -51,11 +51,16 @@ def name():
     return "fastelu_torch_" + re.sub(r"\W", "_", torch.__version__)
 
 
-def directory():
-    """Where the build lives: $FASTELU_CACHE, else ~/.cache/fastelu, then per Python, torch and
-    source text (so that a new fastelu never loads an old build)."""
-    root = os.environ.get("FASTELU_CACHE") or os.path.join(
+def cache_root():
+    """fastelu's cache, the build's and the tuning's: $FASTELU_CACHE, else ~/.cache/fastelu."""
+    return os.environ.get("FASTELU_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fastelu")
+
+
+def directory():
+    """Where the build lives: in cache_root(), per Python, torch and source text (so that a new
+    fastelu never loads an old build)."""
+    root = cache_root()
     digest = hashlib.sha256()
     for path in sorted(CSRC.iterdir()):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -92,9 +92,9 @@ def rule(sms, threads_per_sm, bandwidth):
 
 
 def cache_path(gpu_name):
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """The tuning cache of one GPU, beside the build in fastelu's cache (build.cache_root())."""
     safe = "".join(c if c.isalnum() else "_" for c in gpu_name)
-    return pathlib.Path(root) / "fastelu" / f"{safe}.json"
+    return pathlib.Path(build.cache_root()) / f"{safe}.json"
 
 
 def load_table(gpu_name, sms=None, threads_per_sm=None, bandwidth=None):

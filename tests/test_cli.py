@@ -62,7 +62,7 @@ def test_export_kernelbench_writes_where_asked(tmp_path):
 
 @needs_cuda
 def test_tune_writes_the_cache_that_info_reports(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("FASTELU_CACHE", str(tmp_path))
     r = _run("tune", "--rounds", "1")
     assert r.returncode == 0, r.stderr
     path = configs.cache_path(torch.cuda.get_device_name())

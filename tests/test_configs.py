@@ -10,8 +10,17 @@ from elu_op.build import C as _C
 
 @pytest.fixture
 def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTELU_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_tuning_cache_is_fastelus_cache(tmp_path, monkeypatch):
+    # as the build: $FASTELU_CACHE, else fastelu's directory in the user's cache
+    monkeypatch.setenv("FASTELU_CACHE", str(tmp_path / "here"))
+    assert configs.cache_path("Some GPU") == tmp_path / "here" / "Some_GPU.json"
+    monkeypatch.delenv("FASTELU_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    return tmp_path
+    assert configs.cache_path("Some GPU") == tmp_path / "fastelu" / "Some_GPU.json"
 
 
 def _table(config):
@@ -37,7 +46,7 @@ def test_rule_and_tuned_tables(cache_home):
 
 def test_saved_table_is_loaded_for_that_gpu_only(cache_home):
     path = configs.save_table("Fake GPU 80GB", _table((4096, 8)))
-    assert path.parent == cache_home / "fastelu"
+    assert path.parent == cache_home
     table, source = configs.load_table("Fake GPU 80GB", 132, 2048, 3e12)
     assert table == _table((4096, 8)) and source == f"tuning cache {path}"
     assert configs.load_table("Another GPU", 132, 2048, 3e12)[1].startswith("rule")
