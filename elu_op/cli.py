@@ -137,12 +137,13 @@ def build(args):
 def bench(args):
     import os
     import runpy
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_elu.py")
+    if not os.path.exists(script):  # an installed package has no benchmarks/
+        sys.exit("bench runs benchmarks/bench_elu.py from a source checkout of fastelu, which this install is not: "
+                 "clone the repository and run `python -m elu_op bench` there")
     _needs_kernels("bench")
     if not torch.cuda.is_available():
         sys.exit("bench needs a CUDA GPU")
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_elu.py")
-    if not os.path.exists(script):
-        sys.exit("benchmarks/bench_elu.py is not there: run this from a source checkout")
     sys.argv = [script, *args.rest]
     runpy.run_path(script, run_name="__main__")
 

@@ -1,6 +1,7 @@
 import json
 import os
 import subprocess
+import shutil
 import sys
 
 import pytest
@@ -37,6 +38,13 @@ def test_check_passes():
 def test_gpu_commands_say_they_need_a_gpu(command):
     r = _run(command)
     assert r.returncode == 1 and r.stderr.strip() == f"{command} needs a CUDA GPU"
+
+
+def test_bench_from_an_installed_package_says_it_needs_a_source_checkout(tmp_path):
+    shutil.copytree(os.path.join(ROOT, "elu_op"), tmp_path / "elu_op")  # installed: no benchmarks/ beside it
+    r = subprocess.run([sys.executable, "-m", "elu_op", "bench"], capture_output=True, text=True, timeout=600,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 1 and "from a source checkout" in r.stderr, r.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's info")
