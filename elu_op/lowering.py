@@ -112,20 +112,12 @@ def _math(ops, ct):
     return expm1, scaled_expm1, exp
 
 
-def _mode(dtype, backward):
-    # as kernel._elu_block chooses
-    if backward:
-        return C.SHORT if dtype in (torch.float16, torch.bfloat16) else C.FULL
-    return C.EXP2 if dtype == torch.bfloat16 else C.SHORT if dtype == torch.float16 else C.FULL
-
-
 def _coefs(dtype, backward, is_result, alpha, scale, input_scale):
     """(compute dtype, poscoef, negcoef, negiptcoef, mode) as the kernel's launch forms them (aten's
-    opmath; the C++ also decides float16's NORMAL math)."""
-    if build.C.normal(dtype == torch.float16, backward, is_result, alpha, scale, input_scale):
-        mode = C.NORMAL
-    else:
-        mode = _mode(dtype, backward)
+    opmath; the C++ decides float16's NORMAL math, kernel.math_mode the rest)."""
+    from .kernel import math_mode
+    normal = build.C.normal(dtype == torch.float16, backward, is_result, alpha, scale, input_scale)
+    mode = math_mode(torch.finfo(dtype).bits, dtype == torch.bfloat16, backward, normal)
     if dtype == torch.float64:
         return torch.float64, scale, build.C.negcoef(alpha, scale, True), input_scale, mode
     return torch.float32, _float32(scale), build.C.negcoef(alpha, scale, False), _float32(input_scale), mode

@@ -52,7 +52,11 @@ def test_gradients_match_pytorch(device):
                          (lambda t: elu_op.elu(t * 1, inplace=True), lambda t: F.elu(t * 1, inplace=True))]:
         a, = torch.autograd.grad(ours(x), x, g)
         b, = torch.autograd.grad(theirs(x), x, g)
-        torch.testing.assert_close(a, b, rtol=2e-6, atol=1e-7)
+        # in place, both take the gradient from the result, which loses relative accuracy deep in
+        # the negative tail: measured against float64, not against each other (a rare input failed)
+        xd = x.detach().double().requires_grad_()
+        ref, = torch.autograd.grad(theirs(xd), xd, g.double())
+        _no_worse_than_aten(a, b, ref)
 
 
 def _no_worse_than_aten(got, aten, ref):
