@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 TARGETS = [os.path.join(ROOT, "README.md")]
@@ -24,6 +25,41 @@ def rows(name):
         with open(path) as f:
             files.append(json.load(f))
     return max(files, key=lambda data: data[0]["date"], default=[])
+
+
+def sizes_data():
+    """The newest cost-against-size run (bench_sizes.py; one JSON object with its rows)."""
+    files = []
+    for path in glob.glob(os.path.join(RESULTS, "*_sizes.json")):
+        with open(path) as f:
+            files.append(json.load(f))
+    return max(files, key=lambda data: data["date"], default=None)
+
+
+def headline():
+    """fastelu beside copy_, F.elu and torch.compile at 2**24 and 2**28 elements, each direction and
+    dtype, from the cost-against-size run."""
+    import bench_sizes
+    data = sizes_data()
+    if data is None:
+        return "(no data: `python benchmarks/bench_sizes.py`)"
+    at = {(r["direction"], r["dtype"], r["n"]): bench_sizes.summary(r) for r in data["rows"]}
+    lines = ["| eager, dense | % of copy_ (2**24 / 2**28) | fastelu GB/s | x F.elu | x torch.compile |",
+             "|---|---|---|---|---|"]
+    for direction, dtype in (("forward", "bf16"), ("forward", "fp16"), ("backward", "bf16"), ("backward", "fp16"),
+                             ("forward", "fp32"), ("backward", "fp32")):
+        cells = [at.get((direction, dtype, 2**log2)) for log2 in (24, 28)]
+        if None in cells:
+            continue
+        meds, gbs = [c[0] for c in cells], [c[1]["fastelu"] for c in cells]
+        copy = " / ".join(f"{100 * m['copy'] / m['fastelu']:.1f}%" for m in meds)
+        eager = " / ".join(f"{m['eager'] / m['fastelu']:.2f}" for m in meds)
+        compiled = " / ".join(f"{m['compile'] / m['fastelu']:.2f}" for m in meds)
+        lines.append(f"| {direction} {dtype} | {copy} | {' / '.join(f'{g:.0f}' for g in gbs)} | {eager} | {compiled} |")
+    lines.append(f"\n{data['gpu']}, torch {data['torch']}, triton {data['triton']}, {data['date']}: "
+                 f"`benchmarks/bench_sizes.py` (medians of do_bench, L2 flushed, over {data['rounds']} "
+                 f"interleaved rounds; the backward's copy_ is `torch.add(x, g, out=y)`, three streams as it).")
+    return "\n".join(lines)
 
 
 def memory():
@@ -45,7 +81,7 @@ def memory():
     return "\n".join(lines)
 
 
-TABLES = {"memory": memory}
+TABLES = {"headline": headline, "memory": memory}
 BLOCK = re.compile(r"(<!-- rendered: (\w+) -->\n).*?(<!-- /rendered -->)", re.S)
 
 

@@ -139,7 +139,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False, save: Optional
 
     save: what autograd keeps for the gradient. None: as PyTorch, the input (the output in place);
     'output': the output without writing the input, which holds one tensor where the next layer
-    keeps the output too (the gradient from the output: the README's Numerics give its bound)."""
+    keeps the output too (the gradient from the output: docs/reference.md's Numerics give its bound)."""
     if is_scripting():
         return _scripted(input, alpha, 1.0, 1.0, inplace, save)
     alpha = _check("elu", input, alpha)

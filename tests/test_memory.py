@@ -3,7 +3,7 @@
 Compiled, every ELU's result is recomputed in the backward from its input (which the gradient
 from the input needs anyway) rather than saved beside it, with the gradients unchanged to the bit.
 Eager, save="output" keeps the result, as in place does, without writing the input; its gradient
-comes from the result, within the bound the README's Numerics section gives.
+comes from the result, within the bound docs/reference.md's Numerics section gives.
 """
 import contextlib
 import math
