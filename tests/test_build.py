@@ -138,6 +138,11 @@ def test_a_failed_build_is_remembered_until_the_compiler_changes_or_build_is_run
     assert "python -m elu_op build --verbose" in check.stdout
 
 
+def test_build_when_built_says_where_without_building_again():
+    r = subprocess.run([sys.executable, "-m", "elu_op", "build"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and r.stdout.startswith("built ") and "compiling" not in r.stderr, r.stderr
+
+
 def test_a_built_module_loads_without_cpp_extension():
     # Importing torch.utils.cpp_extension takes time, and logs a CUDA_HOME line where a CUDA
     # toolkit has no GPU: only a build needs it.
