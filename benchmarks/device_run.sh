@@ -17,7 +17,7 @@
 #   transpose  studies/transpose_tile.py (the backward with a transposed gradient; TRANSPOSE_LOG2, default 24,27)
 #   shapes   studies/shape_sweep.py and studies/register_sweep.py at 2**SHAPES_LOG2 elements (default 27)
 #   grid     studies/grid_floor.py at 2**GRID_LOG2 elements (default 24; a list, '20 22', runs each): a copy-only Triton kernel in fastelu's shapes; GRID_MATH=1: the bf16 forward's two maths
-#   kernelbench  kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
+#   kernelbench  studies/kernelbench_eval.py on the KernelBench checkout in .kb/ (carried; with its wheels in .whl/kb/)
 #   kbphases  studies/kernelbench_phases.py (per-trial times of the eval's two phases; after freed memory)
 #   two      multi_gpu/run_two_gpus.py (needs two GPUs)
 # Usage (device tool): bash benchmarks/device_run.sh PART...   (default: tests)
@@ -39,7 +39,7 @@ for part in "${@:-tests}"; do
       { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
         python3 -m elu_op info 2>&1
         python3 -m elu_op check 2>&1
-        python3 benchmarks/gpu_soak.py "${SOAK_CALLS:-20000}" 2>&1; } | tee "$OUT/summary.txt" | tail -3
+        python3 tests/gpu_soak.py "${SOAK_CALLS:-20000}" 2>&1; } | tee "$OUT/summary.txt" | tail -3
       python3 -m pytest -q -rs ${WORKERS:+-n $WORKERS} ${TESTS:-tests} -p no:cacheprovider -W ignore 2>&1 \
         | tee "$OUT/tests.txt" | tail -15 ;;
     bench)
@@ -71,7 +71,7 @@ for part in "${@:-tests}"; do
       for log2 in ${GRID_LOG2:-24}; do
         python3 benchmarks/studies/grid_floor.py "$log2" ${GRID_MATH:+--math} 2>&1 | grep -v "^W1" | tee -a "$OUT/grid_floor.txt"
       done ;;
-    kernelbench) python3 benchmarks/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
+    kernelbench) python3 benchmarks/studies/kernelbench_eval.py .kb --out "$OUT" 2>&1 | grep -v "^W1" | tail -30 ;;
     kbphases) python3 benchmarks/studies/kernelbench_phases.py .kb 2>&1 | grep -v "^W1\|^\[Profiling\]" | tee "$OUT/kbphases.txt" ;;
     two) python3 benchmarks/multi_gpu/run_two_gpus.py "$OUT/two_gpus.md" 2>&1 | tail -30 ;;
     *) echo "unknown part: $part"; exit 2 ;;

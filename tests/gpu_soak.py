@@ -1,4 +1,4 @@
-"""Soak run on a GPU (a script, not part of the pytest suite): python benchmarks/gpu_soak.py [calls].
+"""Soak run on a GPU (a script, not part of the pytest suite): python tests/gpu_soak.py [calls].
 
 Mixes sizes, dtypes, layouts, in place, backward and autograd over many calls, checks a sample of
 results against PyTorch as it goes and every result of the last round, and that GPU memory comes

@@ -2,7 +2,7 @@
 `import elu_op` (which compiles the C++ part into an empty cache), and a cached `import elu_op`,
 each the median of fresh processes, with the ratios to `import torch` timed in the same run.
 
-    python benchmarks/import_time.py [--runs 5] [--source DIR] [--label TEXT] [--out DIR]
+    python benchmarks/studies/import_time.py [--runs 5] [--source DIR] [--label TEXT] [--out DIR]
 
 --source times another checkout of fastelu (an older commit in a git worktree, say), imported
 from there through PYTHONPATH, with the same Python and torch.
@@ -20,7 +20,7 @@ import time
 import torch
 import triton
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def timed(code, env, cwd):

@@ -4,7 +4,7 @@ the package (elu_op.elu inside a ModelNew) and, as a control, F.elu itself insid
 the stock inputs (torch.rand) and on signed ones (torch.randn * 3), candidates interleaved round by
 round.
 
-    python benchmarks/kernelbench_eval.py KERNELBENCH_DIR [--rounds 2] [--out DIR]
+    python benchmarks/studies/kernelbench_eval.py KERNELBENCH_DIR [--rounds 2] [--out DIR]
 
 KERNELBENCH_DIR holds a checkout's src/ and KernelBench/ (ScalingIntelligence/KernelBench). The LLM
 clients its utils import (openai, litellm) play no part in eval and are stubbed. The inputs are
@@ -14,12 +14,14 @@ import argparse
 import datetime
 import pathlib
 import sys
+import os
 import types
 
 import torch
 import triton
 
-from common import results_dir, save
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import results_dir, save  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -108,7 +110,7 @@ def main():
             f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}, KernelBench's "
             f"eval_kernel_against_ref (backend triton, 5 correctness trials, 20 timed trials, cuda_event timing, "
             f"its reference timed in the same call); speedup = reference ms / candidate ms. 4096 x 393216 "
-            f"float32. `python benchmarks/kernelbench_eval.py KERNELBENCH_DIR`.\n\n"
+            f"float32. `python benchmarks/studies/kernelbench_eval.py KERNELBENCH_DIR`.\n\n"
             f"| inputs | candidate | correct | {header} | mean |\n|---|---|---|" + "---|" * args.rounds + "---|\n"
             + "\n".join(lines) + "\n")
     save(args.out, props.name, "_kernelbench.md", text)
