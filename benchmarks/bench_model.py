@@ -131,9 +131,9 @@ def memory_row(make, dtype, variant):
         x = x.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compiled else model
     # fastelu's compiled graphs before the recompute pass: what its memory and step time replace
-    recompute = elu_op.lowering._recompute_results
+    recompute = elu_op.inductor._recompute_results
     if variant.endswith("without recompute"):
-        elu_op.lowering._recompute_results = lambda graph: None
+        elu_op.inductor._recompute_results = lambda graph: None
 
     def step():
         forward(x).float().square().mean().backward()
@@ -154,7 +154,7 @@ def memory_row(make, dtype, variant):
     peak = torch.cuda.max_memory_allocated() - base
     ms = do_bench(step, warmup=5, rep=50, return_mode="median")
     torch._dynamo.reset()
-    elu_op.lowering._recompute_results = recompute
+    elu_op.inductor._recompute_results = recompute
     return held / 2**20, peak / 2**20, ms
 
 

@@ -5,7 +5,7 @@ import warnings
 
 import torch
 
-from . import build, lowering, ops
+from . import build, inductor, ops
 
 _enabled = False
 
@@ -26,7 +26,7 @@ def enable():
         warnings.warn("fastelu: enable() routes aten's elu on CUDA tensors, and inside torch.compile graphs on any "
                       "device; this machine has no CUDA device, so eager F.elu on CPU tensors stays PyTorch's",
                       UserWarning, stacklevel=2)
-    lowering.route_aten(True)
+    inductor.route_aten(True)
     with warnings.catch_warnings():  # "overriding a previously registered kernel" is the point here
         warnings.simplefilter("ignore", UserWarning)
         build.C.route_aten(True)
@@ -38,7 +38,7 @@ def disable():
     global _enabled
     if _enabled:
         build.C.route_aten(False)
-        lowering.route_aten(False)
+        inductor.route_aten(False)
         _enabled = False
 
 

@@ -10,7 +10,7 @@ from torch.jit import is_scripting
 from . import ops  # noqa: F401 - defines the ops and loads their C++ (build.C)
 from .build import C as _C
 from .coefficients import SELU_ALPHA, SELU_SCALE
-from .lowering import failed as _lowerings_failed
+from .inductor import failed as _lowerings_failed
 
 
 # Under torch.compile, each global that the traced code reads becomes a guard that every call of
@@ -111,7 +111,7 @@ def _check_save(fn, save, inplace, alpha, scale, input_scale):
 
 def _apply(input, alpha, scale, input_scale, inplace, save=None):
     if save == "output" and not inplace and not _is_compiling() and input.requires_grad and _grad_enabled():
-        # (Compiled, every route holds one tensor an ELU already, from the input: lowering.py.)
+        # (Compiled, every route holds one tensor an ELU already, from the input: inductor.py.)
         return _SavingResult.apply(input, alpha, scale, input_scale)
     if _is_compiling():
         if _lowerings_failed():

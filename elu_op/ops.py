@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from . import build, coefficients, configs, deferred, export, lowering, nested, sharding
+from . import build, coefficients, configs, deferred, export, inductor, nested, sharding
 
 try:
     from triton import knobs
@@ -70,26 +70,26 @@ else:
 
     @torch.library.register_fake("fastelu::elu")
     def _elu_fake(self, alpha=1, scale=1, input_scale=1):
-        lowering.keep_passes()
+        inductor.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check(self, False, alpha, scale, input_scale)
         return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_")
     def _elu_inplace_fake(self, alpha=1, scale=1, input_scale=1):
-        lowering.keep_passes()
+        inductor.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check(self, True, alpha, scale, input_scale)
 
     @torch.library.register_fake("fastelu::elu_backward")
     def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        lowering.keep_passes()
+        inductor.keep_passes()
         if export.concrete(alpha, scale, input_scale):
             _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
         return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
-    # Inductor lowerings of these ops, registered once a compile loads Inductor (lowering.py).
-    lowering.hook()
+    # Inductor lowerings of these ops, registered once a compile loads Inductor (inductor.py; the math: lowering.py).
+    inductor.hook()
 
 # ---- vmap: the ops are elementwise, so a batched call is one call over the whole batch ---------
 

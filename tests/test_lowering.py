@@ -12,7 +12,7 @@ from conftest import randn
 from torch._inductor.utils import run_and_get_code
 
 import elu_op
-from elu_op import lowering
+from elu_op import inductor
 
 OPS = torch.ops.fastelu
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -232,7 +232,7 @@ if order == "before":
     import torch._inductor.lowering  # a library that sets its passes has Inductor loaded
     set_passes()
 import elu_op
-from elu_op import lowering
+from elu_op import inductor
 if order != "before":
     compile_once(3)  # the lowerings in place, with fastelu's passes
     set_passes()
@@ -242,7 +242,7 @@ results = []
 def run():
     results.append(compile_once())  # fresh cache: misses
     results.append(compile_once())  # the same: hits
-    lowering._cache_key = lambda: "another fastelu"
+    inductor._cache_key = lambda: "another fastelu"
     results.append(compile_once())  # another fastelu's state: misses
 if order == "thread":
     t = threading.Thread(target=run)
@@ -273,17 +273,17 @@ def test_cache_key_holds_fastelu_whatever_pass_a_user_sets(order, tmp_path):
 def test_a_pass_replaced_within_a_compilation_is_said_once(monkeypatch):
     # Outside what runs before the cache keys (a pass set between them and the lowering), fastelu
     # cannot keep its state in the key: it says so once, naming the pass, and wraps it again.
-    assert lowering.install()
-    monkeypatch.setattr(lowering, "_warned_passes", set())
+    assert inductor.install()
+    monkeypatch.setattr(inductor, "_warned_passes", set())
     config = torch._inductor.config
     with config.patch(post_grad_custom_post_pass=None):
         with pytest.warns(UserWarning, match="post_grad_custom_post_pass was set after"):
-            lowering._check_passes()
-        assert lowering.keep_passes() == []  # wrapped again
+            inductor._check_passes()
+        assert inductor.keep_passes() == []  # wrapped again
         config.post_grad_custom_post_pass = None
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            lowering._check_passes()
+            inductor._check_passes()
 
 
 _FIRST_COMPILE = """
@@ -310,4 +310,4 @@ def test_importing_elu_op_does_not_import_inductor_or_dtensor():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert run.stdout.split() == ["False", "False", "False"], run.stdout + run.stderr
-    assert lowering.install()  # in this process Inductor is loaded: the lowerings are in place
+    assert inductor.install()  # in this process Inductor is loaded: the lowerings are in place

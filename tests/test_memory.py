@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from conftest import randn
 
 import elu_op
-from elu_op import lowering
+from elu_op import inductor
 
 WIDTH, BATCH, BLOCKS = 48, 16, 4
 # Compiled, the recompute is fastelu's lowering's: without its kernels the ops are aten's, and a
@@ -90,7 +90,7 @@ def test_compiled_gradients_do_not_change(monkeypatch):
     grads = []
     for recompute in (True, False):
         if not recompute:
-            monkeypatch.setattr(lowering, "_recompute_results", lambda graph: None)
+            monkeypatch.setattr(inductor, "_recompute_results", lambda graph: None)
         torch._dynamo.reset()
         model = mlp()
         with torch._inductor.config.patch(fx_graph_cache=False), \
