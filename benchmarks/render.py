@@ -1,7 +1,8 @@
-"""Tables rendered from the benchmarks' data (benchmarks/results/*.json), never typed by hand.
+"""Tables rendered from data, never typed by hand: the benchmarks' (benchmarks/results/*.json) in
+the README, and the registration table (elu_op.ops.TABLE) in docs/architecture.md.
 
-Each table goes between its markers in the README, `<!-- rendered: NAME -->` and
-`<!-- /rendered -->`; --check exits 1 where a file differs from what the data renders.
+Each table goes between its markers, `<!-- rendered: NAME -->` and `<!-- /rendered -->`; --check
+exits 1 where a file differs from what the data renders.
 
     python benchmarks/render.py [--check]
 """
@@ -15,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-TARGETS = [os.path.join(ROOT, "README.md")]
+TARGETS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "docs", "architecture.md")]
 
 
 def rows(name):
@@ -81,7 +82,30 @@ def memory():
     return "\n".join(lines)
 
 
-TABLES = {"headline": headline, "memory": memory}
+def _kernel(kernel):
+    from elu_op import ops
+    if kernel is None or kernel == ops.ATEN:
+        return kernel or ""
+    if isinstance(kernel, ops.Cpp):
+        return f"`csrc/ops.cpp` `{kernel}`"
+    if callable(kernel):
+        return f"`{kernel.__module__.removeprefix('elu_op.')}.py` `{kernel.__qualname__}`"
+    return kernel
+
+
+def dispatch():
+    """Every op x dispatch key and what serves it in each build state, from elu_op.ops.TABLE."""
+    from elu_op import ops
+    lines = ["| key | op | " + " | ".join(ops.STATES) + " |", "|---|---|" + "---|" * len(ops.STATES)]
+    for key, states in ops.TABLE.items():
+        for op in ops.OPS:
+            cells = [_kernel((states[state] or {}).get(op)) for state in ops.STATES]
+            if any(cells):
+                lines.append(f"| {key} | {op} | " + " | ".join(c or "none" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+TABLES = {"headline": headline, "memory": memory, "dispatch": dispatch}
 BLOCK = re.compile(r"(<!-- rendered: (\w+) -->\n).*?(<!-- /rendered -->)", re.S)
 
 

@@ -88,11 +88,6 @@ def elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_resu
     return aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
 
-def register():
-    for name, kernel in (("elu", elu), ("elu_", elu_), ("elu_backward", elu_backward)):
-        getattr(torch.ops.fastelu, name).default.py_impl(DispatchKey.CompositeImplicitAutograd)(kernel)
-
-
 def onnx_symbolic(g, self, alpha, scale, input_scale):
     """fastelu::elu in TorchScript's ONNX export: Elu, Selu or Celu where the coefficients are
     theirs, else the same math in standard ONNX ops."""

@@ -29,7 +29,7 @@ import warnings
 import torch
 
 from . import deferred, export
-from .lowering import lower_elu, lower_elu_backward, lower_elu_inplace
+from .lowering import lower_elu, lower_elu_backward
 
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
@@ -46,9 +46,10 @@ def _checked(lower):
 
 
 def _fastelu_ops():
-    f = torch.ops.fastelu
-    return {f.elu.default: _checked(lower_elu), f.elu_.default: _checked(lower_elu_inplace),
-            f.elu_backward.default: _checked(lower_elu_backward)}
+    """fastelu's ops -> their lowerings, as ops.TABLE names them."""
+    from . import ops
+    return {getattr(torch.ops.fastelu, op).default: _checked(lower)
+            for op, lower in ops.TABLE["Inductor lowering"][ops.BUILT].items()}
 
 
 def _aten_ops():

@@ -10,7 +10,6 @@ jagged op table, they build the result with the class's private constructor and 
 """
 import torch
 
-from . import deferred
 
 
 def _wrap_like(values, like):
@@ -19,15 +18,15 @@ def _wrap_like(values, like):
     return NestedTensor(values, **extract_kwargs(like))
 
 
-def _elu(cls, func, types, args, kwargs):
+def elu(cls, func, types, args, kwargs):
     return _wrap_like(func(args[0]._values, *args[1:], **kwargs), args[0])
 
 
-def _elu_inplace(cls, func, types, args, kwargs):
+def elu_inplace(cls, func, types, args, kwargs):
     func(args[0]._values, *args[1:], **kwargs)
 
 
-def _elu_backward(cls, func, types, args, kwargs):
+def elu_backward(cls, func, types, args, kwargs):
     grad, s = args[0], args[5]
     if not (isinstance(grad, cls) and isinstance(s, cls) and grad.shape == s.shape):
         # Values of equal shape from two ragged structures would pair the wrong elements.
@@ -37,11 +36,8 @@ def _elu_backward(cls, func, types, args, kwargs):
     return _wrap_like(func(grad._values, *rest, **kwargs), grad)
 
 
-def hook(lib):
-    """Register the rules in lib once PyTorch's jagged nested tensor class is loaded."""
-    def register():
-        from torch.nested._internal.nested_tensor import NestedTensor
-        for name, rule in (("elu", _elu), ("elu_", _elu_inplace), ("elu_backward", _elu_backward)):
-            torch.library.register_torch_dispatch(f"fastelu::{name}", NestedTensor, rule, lib=lib)
-
-    deferred.after_import("torch.nested._internal.nested_tensor", register)
+def register(lib, name, rule):
+    """rule as the op's torch_dispatch rule for jagged nested tensors (ops.py registers each once
+    PyTorch's nested tensor class is loaded)."""
+    from torch.nested._internal.nested_tensor import NestedTensor
+    torch.library.register_torch_dispatch(name, NestedTensor, rule, lib=lib)

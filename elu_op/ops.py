@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from . import build, coefficients, configs, deferred, export, inductor, nested, sharding
+from . import build, coefficients, configs, deferred, export, inductor, lowering, nested, sharding
 
 try:
     from triton import knobs
@@ -48,14 +48,7 @@ else:
     OFF = None if _C is not None else f"its C++ part could not be built ({build.error})"
 
 
-# ---- the kernels: C++ (csrc/) where it was built, else aten's ---------------------------------------
-
-if _C is None:
-    # The ops are their own decompositions (export.py: aten's elu, selu or celu, in place or not), as
-    # composite kernels: every transform and tracer sees aten's ops beneath, and autograd is aten's.
-    for _name in ("elu", "elu_", "elu_backward"):
-        lib.impl(_name, getattr(export, _name), "CompositeImplicitAutograd")
-else:
+if _C is not None:
     from . import launch
 
     # The C++ asks configs.py for a device's launch table on first use, and launch.py for the
@@ -63,36 +56,33 @@ else:
     _C.setup(launch, configs.table, launch.hook_lists(knobs.runtime), list(configs.BUCKETS), coefficients.MODERATE,
              INTERPRET)
 
-    # ---- fake kernels: shapes, dtypes and strides, after the real kernels' checks ---------------
-    # The outputs are laid out as aten's (TensorIterator's layout, which the C++ follows), so aten's
-    # own fake kernels give their strides. A symbolic coefficient is checked when the graph runs.
-    # Dynamo traces a graph with them before computing its cache keys: fastelu's state goes in.
 
-    @torch.library.register_fake("fastelu::elu")
-    def _elu_fake(self, alpha=1, scale=1, input_scale=1):
-        inductor.keep_passes()
-        if export.concrete(alpha, scale, input_scale):
-            _C.check(self, False, alpha, scale, input_scale)
-        return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
+# ---- fake kernels: shapes, dtypes and strides, after the real kernels' checks ----------------------
+# The outputs are laid out as aten's (TensorIterator's layout, which the C++ follows), so aten's own
+# fake kernels give their strides. A symbolic coefficient is checked when the graph runs. Dynamo
+# traces a graph with them before computing its cache keys: fastelu's state goes in.
 
-    @torch.library.register_fake("fastelu::elu_")
-    def _elu_inplace_fake(self, alpha=1, scale=1, input_scale=1):
-        inductor.keep_passes()
-        if export.concrete(alpha, scale, input_scale):
-            _C.check(self, True, alpha, scale, input_scale)
+def _elu_fake(self, alpha=1, scale=1, input_scale=1):
+    inductor.keep_passes()
+    if export.concrete(alpha, scale, input_scale):
+        _C.check(self, False, alpha, scale, input_scale)
+    return torch.ops.aten.elu.default(self, alpha, scale, input_scale)
 
-    @torch.library.register_fake("fastelu::elu_backward")
-    def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
-        inductor.keep_passes()
-        if export.concrete(alpha, scale, input_scale):
-            _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
-        return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
 
-    # Inductor lowerings of these ops, registered once a compile loads Inductor (inductor.py; the math: lowering.py).
-    inductor.hook()
+def _elu_inplace_fake(self, alpha=1, scale=1, input_scale=1):
+    inductor.keep_passes()
+    if export.concrete(alpha, scale, input_scale):
+        _C.check(self, True, alpha, scale, input_scale)
+
+
+def _elu_backward_fake(grad_output, alpha, scale, input_scale, is_result, self_or_result):
+    inductor.keep_passes()
+    if export.concrete(alpha, scale, input_scale):
+        _C.check_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+    return torch.ops.aten.elu_backward.default(grad_output, alpha, scale, input_scale, is_result, self_or_result)
+
 
 # ---- vmap: the ops are elementwise, so a batched call is one call over the whole batch ---------
-
 
 def _elu_vmap(info, in_dims, x, *coefs):
     return torch.ops.fastelu.elu.default(x, *coefs), in_dims[0]
@@ -110,9 +100,6 @@ def _elu_backward_vmap(info, in_dims, grad_output, alpha, scale, input_scale, is
                                                  input_scale, is_result, batch_first(s, in_dims[5]))
     return out, 0
 
-
-for _name, _rule in (("elu", _elu_vmap), ("elu_", _elu_inplace_vmap), ("elu_backward", _elu_backward_vmap)):
-    torch.library.register_vmap(f"fastelu::{_name}", _rule, lib=lib)
 
 # ---- functionalization: elu_ as aten's in-place ops are functionalized ---------------------------
 # torch.func.functionalize (and torch.compile's own functionalization, which prefers this kernel
@@ -133,21 +120,87 @@ def _elu_inplace_functionalize(self, alpha=1, scale=1, input_scale=1):
     torch._functionalize_sync(self)
 
 
-lib.impl("elu_", _elu_inplace_functionalize, "Functionalize")
-
-
 # Under torch.jit.trace, elu_ is recorded as elu and a copy_: TorchScript's ONNX exporter drops a
 # custom op that returns nothing, and understands aten's copy_.
 def _elu_inplace_traced(self, alpha=1, scale=1, input_scale=1):
     self.copy_(torch.ops.fastelu.elu.default(self, alpha, scale, input_scale))
 
 
-lib.impl("elu_", _elu_inplace_traced, "Tracer")
+# ---- the table: every op x dispatch key, in each build state, and what serves it -----------------
 
-# DTensor's sharding rules, once DTensor is loaded (sharding.py), and jagged nested tensors.
-sharding.hook()
-nested.hook(lib)
+BUILT, NO_CPP, NO_TRITON = "C++ built", "C++ missing", "no Triton"
+STATES = (BUILT, NO_CPP, NO_TRITON)
+STATE = NO_TRITON if knobs is None else NO_CPP if _C is None else BUILT
+OPS = ("elu", "elu_", "elu_backward")
 
-# What torch.export's decompositions and the ONNX exporters turn the ops into (export.py).
-export.register()
+
+class Cpp(str):
+    """A kernel of csrc/ops.cpp, by its function's name: registered (TORCH_LIBRARY_IMPL) as the C++
+    module loads, so the table names it and tests/test_ops.py checks that it is there."""
+
+
+ATEN = "aten's"  # the composite kernel's aten ops serve it
+
+
+def _each(elu, elu_, elu_backward):
+    return dict(zip(OPS, (elu, elu_, elu_backward)))
+
+
+def _built(kernels, otherwise=None):
+    """kernels where the C++ is built; otherwise (aten's, or none) in the other states."""
+    return {BUILT: kernels, NO_CPP: otherwise, NO_TRITON: otherwise}
+
+
+def _always(kernels):
+    return dict.fromkeys(STATES, kernels)
+
+
+# key -> state -> op -> kernel. Where the C++ part is missing the ops are their own export
+# decompositions (export.py: aten's elu, selu or celu, in place or not) as composite kernels, so
+# every transform and tracer sees aten's ops beneath, and autograd is aten's. The keys below
+# "Tracer" are registered once their module is imported (deferred.py), by the function named.
+TABLE = {
+    "CompositeExplicitAutograd": _built(_each(Cpp("elu_any"), Cpp("elu_inplace_any"), Cpp("elu_backward_any"))),
+    "CompositeImplicitAutograd": {BUILT: None, NO_CPP: _each(export.elu, export.elu_, export.elu_backward),
+                                  NO_TRITON: _each(export.elu, export.elu_, export.elu_backward)},
+    "Autograd": _built(_each(Cpp("elu_autograd"), Cpp("elu_inplace_autograd"), Cpp("elu_backward_autograd")),
+                       dict.fromkeys(OPS, ATEN)),
+    "ADInplaceOrView": _built({"elu_": Cpp("elu_inplace_ad_inplace_or_view")}, {"elu_": ATEN}),
+    "Meta": _built(_each(_elu_fake, _elu_inplace_fake, _elu_backward_fake), dict.fromkeys(OPS, ATEN)),
+    "Functionalize": _always({"elu_": _elu_inplace_functionalize}),
+    "Tracer": _always({"elu_": _elu_inplace_traced}),
+    "vmap": _always(_each(_elu_vmap, _elu_inplace_vmap, _elu_backward_vmap)),
+    "export decomposition": _always(_each(export.elu, export.elu_, export.elu_backward)),
+    "NestedTensor (jagged)": _always(_each(nested.elu, nested.elu_inplace, nested.elu_backward)),
+    "DTensor": _always(_each(*sharding.RULES)),
+    "ONNX (TorchScript)": _always({"elu": export.onnx_symbolic}),
+    "Inductor lowering": _built(_each(lowering.lower_elu, lowering.lower_elu_inplace, lowering.lower_elu_backward)),
+}
+
+
+def _register(key, op, kernel):
+    """Register one Python kernel of the table; the other keys' registrars are below the loop."""
+    name = f"fastelu::{op}"
+    if key in ("CompositeImplicitAutograd", "Functionalize", "Tracer"):
+        lib.impl(op, kernel, key)
+    elif key == "Meta":
+        torch.library.register_fake(name, kernel, lib=lib)
+    elif key == "vmap":
+        torch.library.register_vmap(name, kernel, lib=lib)
+    elif key == "export decomposition":  # a Python kernel only: eager calls never see it
+        getattr(torch.ops.fastelu, op).default.py_impl(torch._C.DispatchKey.CompositeImplicitAutograd)(kernel)
+    elif key == "NestedTensor (jagged)":
+        deferred.after_import("torch.nested._internal.nested_tensor", lambda: nested.register(lib, name, kernel))
+
+
+_REGISTERED_HERE = ("CompositeImplicitAutograd", "Meta", "Functionalize", "Tracer", "vmap", "export decomposition",
+                    "NestedTensor (jagged)")
+for _key in _REGISTERED_HERE:
+    for _op, _kernel in (TABLE[_key][STATE] or {}).items():
+        if callable(_kernel):  # not aten's
+            _register(_key, _op, _kernel)
+# These register all three ops at once, once their module is imported.
+sharding.hook()  # DTensor
 deferred.after_import("torch.onnx", export.register_onnx)
+if STATE == BUILT:
+    inductor.hook()  # the lowerings, with fastelu's passes and the partitioner's lists

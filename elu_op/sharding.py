@@ -19,6 +19,19 @@ def _peers():
     return {ops.elu.default: aten.relu.default, ops.elu_backward.default: aten.gelu_backward.default}
 
 
+def _elu_inplace(op_call, args, kwargs):
+    self = args[0]
+    if any(p.is_partial() for p in self.placements):  # a nonlinear op needs the sum first: as DTensor says
+        raise RuntimeError(f"{op_call}: in-place operations that require placement changes are not supported. The "
+                           f"input has placement {self.placements}, but no valid strategy preserves this placement. "
+                           f"Please use the out-of-place version of this operation instead.")
+    op_call(self._local_tensor, *args[1:], **kwargs)
+
+
+# What serves each op (elu, elu_, elu_backward), for ops.py's table: two borrowed rules, one handler.
+RULES = ("aten.relu's sharding strategy", _elu_inplace, "aten.gelu_backward's sharding strategy")
+
+
 def register():
     from torch.distributed.tensor import DTensor
     prop = DTensor._op_dispatcher.sharding_propagator
@@ -33,15 +46,6 @@ def register():
                     infos[ours] = infos[peer]
                 break
     DTensor._op_dispatcher._custom_op_handlers[torch.ops.fastelu.elu_.default] = _elu_inplace
-
-
-def _elu_inplace(op_call, args, kwargs):
-    self = args[0]
-    if any(p.is_partial() for p in self.placements):  # a nonlinear op needs the sum first: as DTensor says
-        raise RuntimeError(f"{op_call}: in-place operations that require placement changes are not supported. The "
-                           f"input has placement {self.placements}, but no valid strategy preserves this placement. "
-                           f"Please use the out-of-place version of this operation instead.")
-    op_call(self._local_tensor, *args[1:], **kwargs)
 
 
 def hook():

@@ -1,4 +1,5 @@
 """The operators as PyTorch sees them: opcheck, autograd, errors, torch.compile."""
+import pathlib
 import re
 
 import pytest
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from conftest import randn
 
 import elu_op
+from elu_op import ops
 
 OPS = torch.ops.fastelu
 
@@ -217,3 +219,36 @@ def test_compile_training_step_matches_eager(device):
     eager = train(make(), step)
     compiled = train(make(), torch.compile(step, fullgraph=True))
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+# ---- the registration table ----------------------------------------------------------------------
+
+DISPATCHER_KEYS = ("CompositeExplicitAutograd", "CompositeImplicitAutograd", "Autograd", "ADInplaceOrView", "Meta",
+                   "Functionalize", "Tracer")
+
+
+def test_the_dispatcher_holds_what_the_table_names():
+    # every key the dispatcher keeps per op: a kernel exactly where this build state's row names one
+    assert set(DISPATCHER_KEYS) <= set(ops.TABLE)
+    for key in DISPATCHER_KEYS:
+        for op in ops.OPS:
+            kernel = (ops.TABLE[key][ops.STATE] or {}).get(op)
+            named = kernel is not None and kernel != ops.ATEN
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(f"fastelu::{op}", key) == named, (key, op, kernel)
+
+
+def test_the_cpp_registrations_are_the_tables():
+    # csrc/ops.cpp registers its kernels as it loads: the table names exactly those
+    source = (pathlib.Path(elu_op.__file__).parent / "csrc" / "ops.cpp").read_text()
+    registered = {(key, op, fn) for key, body in re.findall(r"TORCH_LIBRARY_IMPL\(fastelu, (\w+), m\) \{(.*?)\n?\}", source, re.S)
+                  for op, fn in re.findall(r'm\.impl\("(\w+)", &fastelu::(\w+)\)', body)}
+    named = {(key, op, str(k)) for key, states in ops.TABLE.items() for op, k in (states[ops.BUILT] or {}).items()
+             if isinstance(k, ops.Cpp)}
+    assert registered == named and registered
+
+
+def test_every_key_has_a_row_in_every_state():
+    for key, states in ops.TABLE.items():
+        assert set(states) == set(ops.STATES), key
+        for kernels in states.values():
+            assert kernels is None or set(kernels) <= set(ops.OPS), key
