@@ -149,10 +149,10 @@ def math_mode(bits, bfloat16, backward, normal):
     flushes subnormal results. The kernel decides it at compile time, and Inductor's lowering
     (lowering.py) asks the same function in Python."""
     if normal:
-        return C.NORMAL
+        return NORMAL.value
     if backward:
-        return C.SHORT if bits == 16 else C.FULL
-    return C.EXP2 if bfloat16 else C.SHORT if bits == 16 else C.FULL
+        return SHORT.value if bits == 16 else FULL.value
+    return EXP2.value if bfloat16 else SHORT.value if bits == 16 else FULL.value
 
 
 @triton.jit

@@ -1,7 +1,8 @@
 """Generate kernelbench/elu_solution.py: the seed's one-file format, built from the package itself.
 
 The format (from the seed prompt): imports (torch, torch.nn, triton, triton.language as tl), the
-@triton.jit kernel(s) with @triton.autotune wrapping the JIT kernel, the wrapper, and
+@triton.jit kernel(s) (and the @triton.constexpr_function they call while compiling) with
+@triton.autotune wrapping the JIT kernel, the wrapper, and
 class ModelNew(nn.Module) with __init__(self, alpha=1.0) and forward(x); nothing else. The
 kernel's text is copied out of kernel.py and the launch choice out of configs.py (its tuned tables
 and its rule), so the file launches what the package launches and never drifts from it (a test
@@ -112,16 +113,17 @@ def render():
                 for name in names:
                     constants.append(f"{name.id} = tl.constexpr({getattr(kernel, name.id).value!r})")
             continue
-        decorated = isinstance(node, ast.FunctionDef) and any(
-            "triton.jit" in ast.unparse(d) for d in node.decorator_list)
-        if not decorated:
+        if not isinstance(node, ast.FunctionDef):
             continue
+        decorators = [ast.unparse(d) for d in node.decorator_list]
         body = "\n".join(lines[node.lineno - 1:node.end_lineno])  # from `def`, without decorators
         if node.name == "elu_kernel":
             rows = "".join(f"        triton.Config({{\"BLOCK\": {b}}}, num_warps={w}),\n" for b, w in _CONFIGS)
             parts.append(_AUTOTUNE.format(rows) + body)
-        else:
+        elif any("triton.jit" in d for d in decorators):
             parts.append("@triton.jit\n" + body)
+        elif "triton.constexpr_function" in decorators:  # Python the kernels call while compiling
+            parts.append("@triton.constexpr_function\n" + body)
     max_block = max(b for table in (*configs.TUNED.values(), configs.rule(100, 2048, 2e12))
                     for sizes in table.values() for row in sizes.values() for b, _ in row)
     return (_HEADER + "\n".join(constants) + "\n\n\n" + "\n\n\n".join(parts) + "\n" +

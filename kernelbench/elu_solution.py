@@ -144,6 +144,19 @@ def exp(t, MODE: tl.constexpr = FULL):
     return tl.fma(e, p, e) * _pow2(h, t)
 
 
+@triton.constexpr_function
+def math_mode(bits, bfloat16, backward, normal):
+    """The math a result of `bits` bits needs (coefficients.py): NORMAL where the launch chose
+    float16's cheaper math (normal); bfloat16 gradients keep the series, as the hardware's exp2
+    flushes subnormal results. The kernel decides it at compile time, and Inductor's lowering
+    (lowering.py) asks the same function in Python."""
+    if normal:
+        return NORMAL.value
+    if backward:
+        return SHORT.value if bits == 16 else FULL.value
+    return EXP2.value if bfloat16 else SHORT.value if bits == 16 else FULL.value
+
+
 @triton.jit
 def _load(ptrs, mask, mask_t, TRANSPOSED: tl.constexpr):
     # A transposed tile's pointers come as [COLS, ROWS], so that its threads step along the rows,
@@ -160,12 +173,8 @@ def _load(ptrs, mask, mask_t, TRANSPOSED: tl.constexpr):
 def _elu_block(out_ptrs, x_ptrs, g_ptrs, mask, mask_t, poscoef, negcoef, negiptcoef,
                BACKWARD: tl.constexpr, IS_RESULT: tl.constexpr, NORMAL_EXP: tl.constexpr, TRANS: tl.constexpr):
     x = _load(x_ptrs, mask, mask_t, TRANS & 2).to(poscoef.dtype)
-    # The math the result's dtype needs (coefficients.py).
     out_type: tl.constexpr = out_ptrs.dtype.element_ty
-    if BACKWARD:  # bfloat16 gradients keep the series: the hardware's exp2 flushes subnormal results
-        mode: tl.constexpr = NORMAL if NORMAL_EXP else SHORT if out_type.primitive_bitwidth == 16 else FULL
-    else:
-        mode: tl.constexpr = EXP2 if out_type == tl.bfloat16 else SHORT if out_type == tl.float16 else FULL
+    mode: tl.constexpr = math_mode(out_type.primitive_bitwidth, out_type == tl.bfloat16, BACKWARD, NORMAL_EXP)
     # The branch conditions are aten's CUDA kernel's: forward x > 0, backward x <= 0. They differ
     # for NaN only: a NaN input gives a NaN output but the gradient grad * scale, as in PyTorch.
     if BACKWARD:
