@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import triton
-from common import DTYPES, graphed, results_dir, save, time_all
+from common import DTYPES, graphed, results_dir, save, save_rows, time_all
 
 import elu_op
 
@@ -139,6 +139,9 @@ def main():
     props = torch.cuda.get_device_properties(0)
     dtypes = args.dtypes.split(",")
     rows = pointwise_rows(dtypes, [int(s) for s in args.sizes.split(",")], args.rounds)
+    save_rows(args.out, props.name, "compile", [
+        {"graph": graph, "mode": mode, "dtype": dtype, "log2": exp, **{f"{k}_us": round(1e3 * v, 2) for k, v in t.items()}}
+        for graph, mode, dtype, exp, t in rows])
     text = [f"# torch.compile with fastelu on {props.name}", "",
             f"{datetime.date.today()}, torch {torch.__version__}, triton {triton.__version__}. Microseconds (ratio "
             f"to stock compile of F.elu in the same run); graphs compiled with static shapes and replayed from a CUDA "

@@ -67,8 +67,14 @@ def backward_row(name, grad, log2, dtype, rounds):
     return _row(f"backward, grad {grad}", name, log2, dtype, s, time_all(fns, rounds), streams=3)
 
 
+LAYOUT_DATA = []  # this run's rows as data (save_rows)
+
+
 def _row(mode, name, log2, dtype, x, t, streams):
     gbs = streams * x.numel() * x.element_size() / t["fastelu"] / 1e6
+    LAYOUT_DATA.append({"mode": mode, "view": name, "dtype": str(dtype)[6:], "log2": log2, "streams": streams,
+                        "elements": x.numel(), "itemsize": x.element_size(),
+                        **{f"{k}_us": round(1e3 * v, 2) for k, v in t.items()}})
     row = (f"| {mode} | `{name}` | {str(dtype)[6:]} | 2**{log2} | {1e3 * t['clone']:.1f} | {1e3 * t['eager']:.1f} | "
            f"{1e3 * t['compile']:.1f} | {1e3 * t['fastelu']:.1f} | {gbs:.0f} | {t['eager'] / t['fastelu']:.2f} | "
            f"{t['compile'] / t['fastelu']:.2f} | {100 * t['clone'] / t['fastelu']:.1f}% |")
@@ -183,6 +189,7 @@ def main():
             "\n\n## Per call at 4096 elements on a strided view (median us of 7 interleaved rounds of 2000 calls)\n\n"
             "| view | F.elu | elu_op.elu | ratio |\n|---|---|---|---|\n" + "\n".join(calls) + "\n")
     if args.out:
+        save_rows(args.out, props.name, "layouts", LAYOUT_DATA)
         save(args.out, props.name, "_layouts.md", text)
     else:
         print(text)

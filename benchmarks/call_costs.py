@@ -16,7 +16,7 @@ import triton
 
 import elu_op
 from bench_elu import launcher_calls, per_call_us
-from common import save
+from common import save, save_rows
 from elu_op import functional
 from elu_op.build import C as _C
 
@@ -96,11 +96,13 @@ def compare(rounds=7, calls=2000):
                 elu_op.disable()
             else:
                 times[k][1].append(per_call_us(ours, calls=calls, rounds=1))
-    rows = []
+    rows, data = [], []
     for k, (theirs, ours) in times.items():
         a, b = statistics.median(theirs), statistics.median(ours)
         rows.append(f"| {k} | {a:.2f} | {b:.2f} | {b / a:.3f} |")
-    return "\n".join(rows)
+        data.append({"entry point": k, "elements": 4096, "dtype": "fp32", "pytorch_us": round(a, 3),
+                     "fastelu_us": round(b, 3)})
+    return "\n".join(rows), data
 
 
 def main():
@@ -108,7 +110,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
     props = torch.cuda.get_device_properties(0)
-    comparison = compare()
+    comparison, data = compare()
+    save_rows(args.out, props.name, "calls", data)
     rounds = [{k: per_call_us(f) for k, f in steps().items()} for _ in range(3)]
     lines = "\n".join(f"| {k} | " + " | ".join(f"{r[k]:.2f}" for r in rounds) + " |" for k in rounds[0])
     text = (f"# Per-call costs on {props.name}\n\n{datetime.date.today()}, torch {torch.__version__}, triton "

@@ -37,30 +37,63 @@ def sizes_data():
     return max(files, key=lambda data: data["date"], default=None)
 
 
+def _source(data):
+    first = data[0] if isinstance(data, list) else data
+    command = first.get("command", "python benchmarks/bench_sizes.py")
+    return f"{first['gpu']}, torch {first['torch']}, triton {first['triton']}, {first['date']}: `{command}`"
+
+
+def _ratio(a, b, percent=False):
+    return f"{100 * a / b:.1f}%" if percent else f"{a / b:.2f}"
+
+
 def headline():
-    """fastelu beside copy_, F.elu and torch.compile at 2**24 and 2**28 elements, each direction and
-    dtype, from the cost-against-size run."""
+    """fastelu beside copy_, F.elu and torch.compile: dense tensors at 2**24 and 2**28 elements, each
+    direction and dtype (bench_sizes.py), then, where their data exist, a strided view
+    (bench_layouts.py), a compiled graph (bench_compile.py) and the cost of one small call
+    (call_costs.py)."""
     import bench_sizes
+    lines = ["| case | % of copy_ | fastelu GB/s | x F.elu | x torch.compile |", "|---|---|---|---|---|"]
+    sources = []
     data = sizes_data()
-    if data is None:
+    if data is not None:
+        sources.append(f"dense: {_source(data)} (2**24 / 2**28 elements; medians of do_bench, L2 flushed, over "
+                       f"{data['rounds']} interleaved rounds; the backward's copy_ is `torch.add(x, g, out=y)`)")
+        at = {(r["direction"], r["dtype"], r["n"]): bench_sizes.summary(r) for r in data["rows"]}
+        for direction, dtype in (("forward", "bf16"), ("forward", "fp16"), ("backward", "bf16"),
+                                 ("backward", "fp16"), ("forward", "fp32"), ("backward", "fp32")):
+            cells = [at.get((direction, dtype, 2**log2)) for log2 in (24, 28)]
+            if None in cells:
+                continue
+            meds, gbs = [c[0] for c in cells], [c[1]["fastelu"] for c in cells]
+            copy = " / ".join(_ratio(m["copy"], m["fastelu"], True) for m in meds)
+            eager = " / ".join(_ratio(m["eager"], m["fastelu"]) for m in meds)
+            compiled = " / ".join(_ratio(m["compile"], m["fastelu"]) for m in meds)
+            lines.append(f"| {direction} {dtype} | {copy} | {' / '.join(f'{g:.0f}' for g in gbs)} | {eager} | {compiled} |")
+    views = [r for r in rows("layouts") if r["mode"] == "forward" and r["view"] == "x[:, ::2]" and r["dtype"] == "bfloat16"]
+    if views:
+        r = max(views, key=lambda r: r["log2"])
+        gbs = r["streams"] * r["elements"] * r["itemsize"] / r["fastelu_us"] / 1e3
+        lines.append(f"| forward bf16, view `x[:, ::2]` | {_ratio(r['clone_us'], r['fastelu_us'], True)} of its clone() | "
+                     f"{gbs:.0f} | {_ratio(r['eager_us'], r['fastelu_us'])} | {_ratio(r['compile_us'], r['fastelu_us'])} |")
+        sources.append(f"view: {_source(views)} (a 2**{r['log2']}-element base)")
+    graphs = [r for r in rows("compile") if r["graph"] == "t + act(0.5t + 0.1)" and r["mode"] == "fwd+bwd"
+              and r["dtype"] == "bf16"]
+    if graphs:
+        r = max(graphs, key=lambda r: r["log2"])
+        lines.append(f"| compiled bf16 `t + act(0.5t + 0.1)`, forward + backward | "
+                     f"{_ratio(r['no act_us'], r['elu_op.elu_us'], True)} of the graph without act | | | "
+                     f"{_ratio(r['stock_us'], r['elu_op.elu_us'])} |")
+        sources.append(f"compiled: {_source(graphs)} (2**{r['log2']} elements)")
+    calls = [r for r in rows("calls") if r["entry point"] == "function"]
+    if calls:
+        r = calls[0]
+        lines.append(f"| one call, {r['elements']} {r['dtype']} elements | | | "
+                     f"{_ratio(r['pytorch_us'], r['fastelu_us'])} | |")
+        sources.append(f"per call: {_source(calls)} (median us per call, `F.elu` against `elu_op.elu`)")
+    if len(lines) == 2:
         return "(no data: `python benchmarks/bench_sizes.py`)"
-    at = {(r["direction"], r["dtype"], r["n"]): bench_sizes.summary(r) for r in data["rows"]}
-    lines = ["| eager, dense | % of copy_ (2**24 / 2**28) | fastelu GB/s | x F.elu | x torch.compile |",
-             "|---|---|---|---|---|"]
-    for direction, dtype in (("forward", "bf16"), ("forward", "fp16"), ("backward", "bf16"), ("backward", "fp16"),
-                             ("forward", "fp32"), ("backward", "fp32")):
-        cells = [at.get((direction, dtype, 2**log2)) for log2 in (24, 28)]
-        if None in cells:
-            continue
-        meds, gbs = [c[0] for c in cells], [c[1]["fastelu"] for c in cells]
-        copy = " / ".join(f"{100 * m['copy'] / m['fastelu']:.1f}%" for m in meds)
-        eager = " / ".join(f"{m['eager'] / m['fastelu']:.2f}" for m in meds)
-        compiled = " / ".join(f"{m['compile'] / m['fastelu']:.2f}" for m in meds)
-        lines.append(f"| {direction} {dtype} | {copy} | {' / '.join(f'{g:.0f}' for g in gbs)} | {eager} | {compiled} |")
-    lines.append(f"\n{data['gpu']}, torch {data['torch']}, triton {data['triton']}, {data['date']}: "
-                 f"`benchmarks/bench_sizes.py` (medians of do_bench, L2 flushed, over {data['rounds']} "
-                 f"interleaved rounds; the backward's copy_ is `torch.add(x, g, out=y)`, three streams as it).")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + "; ".join(sources) + "."
 
 
 def memory():
