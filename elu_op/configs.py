@@ -10,7 +10,6 @@ Nothing here ever autotunes on its own, so torch.compile tracing and CUDA-graph 
 see a plain lookup.
 """
 import json
-import os
 import pathlib
 
 from . import build
@@ -25,7 +24,7 @@ CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b //
 # {direction: {itemsize: per bucket}}.
 _H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
 _H100 = {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}
-# 2026-11-30 (benchmarks/results/NVIDIA_H200_configs.md): the 16-bit forward wants two 16-byte
+# 2026-11-30 (benchmarks/studies/results/NVIDIA_H200_configs.md): the 16-bit forward wants two 16-byte
 # loads a thread (2048/4w), where the rule gives one (1024/4w).
 _H200 = {2: ((2048, 8), (1024, 4), (2048, 4), (2048, 4)), 4: ((1024, 8), (1024, 8), (512, 4), (512, 4)),
          8: ((512, 4), (512, 4), (512, 4), (1024, 4))}
@@ -42,7 +41,7 @@ TUNED = {
 # Registers a thread may use, by (dtype, direction) (absent: as many as ptxas likes). Left alone,
 # ptxas gives the 16-bit kernels 44-48 (for the kernel's copies of the block: masked or not, and
 # float16's two maths), which holds an H200 SM to 40 of its 64 warps; capped at 32 (a few values
-# spill to L1), all 64 run. At 2**27 (benchmarks/results/NVIDIA_H200_registers.md) that took the
+# spill to L1), all 64 run. At 2**27 (benchmarks/studies/results/NVIDIA_H200_registers.md) that took the
 # float16 forward from 97.9% to 100.1% of copy_ and the bfloat16 backward from 98.9% to 99.8%;
 # the bfloat16 forward (the hardware's exp2, lighter) and the float16 backward lost 0.3-1% to it.
 # The caps hold on every GPU but were measured on the H200 only; where 16-bit ELU is memory-bound

@@ -160,7 +160,7 @@ def _check_passes():
 def _register():
     # Everything looked up first, so that a missing piece changes nothing.
     from torch._functorch import partitioners
-    from torch._inductor import config
+    from torch._inductor import config  # noqa: F401
     from torch._dynamo.callback import callback_handler  # noqa: F401
     from torch._inductor.custom_graph_pass import CustomGraphPass
     from torch._inductor.lowering import make_pointwise, mutate_to, register_lowering  # noqa: F401

@@ -5,7 +5,7 @@ torch.utils.cpp_extension gives fastelu's build.
     python benchmarks/studies/compile_time.py [--runs 3] [--old FILE.cpp ...] [--out DIR]
 
 --old adds other units to time, such as the single fastelu.cpp of an older commit.
-Answer (2026-12-03, 2 cores, torch 2.13): benchmarks/results/cpu_import_times.md.
+Answer (2026-12-03, 2 cores, torch 2.13): benchmarks/studies/results/cpu_import_times.md.
 """
 import argparse
 import datetime
@@ -47,7 +47,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--old", nargs="*", default=[])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "studies" / "results"))
     args = parser.parse_args()
     cxx_flags = flags()
     rows = []

@@ -3,7 +3,7 @@ and eager PyTorch, and how far one kernel's timing moves between interleaved do_
 
 Calls of a few microseconds are where a better configuration and noise are hard to tell apart;
 this shows which is which. --graphs replays every implementation from a CUDA graph, which leaves
-the Python launch (and its jitter) out of the time. Writes benchmarks/results/<gpu>_configs.md and
+the Python launch (and its jitter) out of the time. Writes benchmarks/studies/results/<gpu>_configs.md and
 prints it.
 
     python benchmarks/studies/config_sweep.py [--out DIR] [--rounds N] [--dtypes fp32,bf16] [--log2 16-24]
@@ -54,8 +54,7 @@ def sweep_case(n, dtype, backward, rounds, graphs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                  "results"))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--dtypes", default="fp32,bf16")
     ap.add_argument("--log2", default="16-24", help="the sizes' powers of two, FIRST-LAST")

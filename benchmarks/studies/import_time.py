@@ -35,7 +35,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--source", default=ROOT, help="the fastelu checkout to import (default: this one)")
     parser.add_argument("--label", default="this checkout")
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "studies", "results"))
     args = parser.parse_args()
     base = {**os.environ, "PYTHONPATH": os.path.abspath(args.source), "TRITON_INTERPRET": "0"}
     times = {"import torch": [], "first import elu_op (compiles)": [], "cached import elu_op": []}

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import triton
 # benchmarks/, for common.py and the benchmarks
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import results_dir, save, time_all
+from common import save, time_all
 from torch._inductor import codecache, utils
 
 import elu_op
@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--sizes", default="24,25,27")
     ap.add_argument("--compiles", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default=results_dir())
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
     torch.manual_seed(0)
     props = torch.cuda.get_device_properties(0)

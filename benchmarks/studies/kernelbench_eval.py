@@ -21,7 +21,7 @@ import torch
 import triton
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import results_dir, save  # noqa: E402
+from common import save  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -78,7 +78,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kernelbench", type=pathlib.Path)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--out", default=results_dir())
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
     evaluate = load_kernelbench(args.kernelbench)
     inputs = references(args.kernelbench)

@@ -461,7 +461,7 @@ void run(const Tensor& out, const Tensor& x, const Tensor& g_or_none, const Coef
   Layout layout = flat ? Layout{} : layout_of(dims, config.block, out.element_size());
   if (!flat) config.block = layout.block;
   // The transposing tile's exchange wants four warps or more: with the tables' two (a small 16-bit
-  // bucket on the H100) 2**24 ran 10-15% slower (benchmarks/results/NVIDIA_H100_80GB_HBM3_layouts.md).
+  // bucket on the H100) 2**24 ran 10-15% slower (benchmarks/studies/results/NVIDIA_H100_80GB_HBM3_layouts.md).
   if (layout.trans) config.warps = std::max<int64_t>(config.warps, 4);
   int64_t grid = grid_of(layout, n, config.block);
   is_result = backward && is_result;
