@@ -9,8 +9,8 @@ import sys
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    def __init__(self, name, callback):
-        self.name, self.callback = name, callback
+    def __init__(self, name):
+        self.name, self.callbacks = name, []
 
     def find_spec(self, name, path, target=None):
         if name != self.name:
@@ -23,15 +23,22 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_and_register(module):
             exec_module(module)
-            self.callback()
+            for callback in self.callbacks:
+                callback()
 
         spec.loader.exec_module = exec_and_register
         return spec
 
 
 def after_import(name, callback):
-    """callback() now if module `name` is loaded, else right after it first is."""
+    """callback() now if module `name` is loaded, else right after it first is. Each callback once,
+    however often it is asked for; every one asked for, in order."""
     if name in sys.modules:
         callback()
-    elif not any(isinstance(f, _AfterImport) and f.name == name for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(name, callback))
+        return
+    finder = next((f for f in sys.meta_path if isinstance(f, _AfterImport) and f.name == name), None)
+    if finder is None:
+        finder = _AfterImport(name)
+        sys.meta_path.insert(0, finder)
+    if callback not in finder.callbacks:
+        finder.callbacks.append(callback)

@@ -36,8 +36,9 @@ def elu_backward(cls, func, types, args, kwargs):
     return _wrap_like(func(grad._values, *rest, **kwargs), grad)
 
 
-def register(lib, name, rule):
-    """rule as the op's torch_dispatch rule for jagged nested tensors (ops.py registers each once
-    PyTorch's nested tensor class is loaded)."""
+def register(lib, rules):
+    """rules ({op: rule}, ops.py's table) as the ops' torch_dispatch rules for jagged nested tensors,
+    once PyTorch's nested tensor class is loaded."""
     from torch.nested._internal.nested_tensor import NestedTensor
-    torch.library.register_torch_dispatch(name, NestedTensor, rule, lib=lib)
+    for op, rule in rules.items():
+        torch.library.register_torch_dispatch(f"fastelu::{op}", NestedTensor, rule, lib=lib)

@@ -189,17 +189,16 @@ def _register(key, op, kernel):
         torch.library.register_vmap(name, kernel, lib=lib)
     elif key == "export decomposition":  # a Python kernel only: eager calls never see it
         getattr(torch.ops.fastelu, op).default.py_impl(torch._C.DispatchKey.CompositeImplicitAutograd)(kernel)
-    elif key == "NestedTensor (jagged)":
-        deferred.after_import("torch.nested._internal.nested_tensor", lambda: nested.register(lib, name, kernel))
 
 
-_REGISTERED_HERE = ("CompositeImplicitAutograd", "Meta", "Functionalize", "Tracer", "vmap", "export decomposition",
-                    "NestedTensor (jagged)")
+_REGISTERED_HERE = ("CompositeImplicitAutograd", "Meta", "Functionalize", "Tracer", "vmap", "export decomposition")
 for _key in _REGISTERED_HERE:
     for _op, _kernel in (TABLE[_key][STATE] or {}).items():
         if callable(_kernel):  # not aten's
             _register(_key, _op, _kernel)
 # These register all three ops at once, once their module is imported.
+deferred.after_import("torch.nested._internal.nested_tensor",
+                      lambda: nested.register(lib, TABLE["NestedTensor (jagged)"][STATE]))
 sharding.hook()  # DTensor
 deferred.after_import("torch.onnx", export.register_onnx)
 if STATE == BUILT:

@@ -252,3 +252,17 @@ def test_every_key_has_a_row_in_every_state():
         assert set(states) == set(ops.STATES), key
         for kernels in states.values():
             assert kernels is None or set(kernels) <= set(ops.OPS), key
+
+
+def test_every_registration_deferred_to_one_module_runs_once_it_loads(tmp_path, monkeypatch):
+    # regression: torch 2.15 imports its jagged nested tensor module lazily, and a second callback
+    # for a module not loaded yet was dropped: only elu got its nested rule
+    (tmp_path / "fastelu_later_module.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    calls = []
+    first, second = (lambda: calls.append(1)), (lambda: calls.append(2))
+    for callback in (first, second, first):
+        elu_op.deferred.after_import("fastelu_later_module", callback)
+    assert calls == []
+    import fastelu_later_module  # noqa: F401
+    assert calls == [1, 2]
