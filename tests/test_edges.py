@@ -99,9 +99,13 @@ def test_jagged_forward_and_backward(device, name, dtype):
     g = torch.nested.nested_tensor_from_jagged(randn(got.values().shape, dtype, device), offsets=x.offsets())
     grad, = torch.autograd.grad(got, x, g)
     assert grad.is_nested and grad.shape == x.shape
-    # Without fastelu's kernels its celu is F.celu, whose derivative rounds alpha to float32 first
-    inverse = 1 / 0.8 if elu_op.ops.OFF is None else 1 / float(np.float32(0.8))
-    coefs = {"elu": (0.8, 1.0, 1.0), "selu": (SELU_ALPHA, SELU_SCALE, 1.0), "celu": (0.8, 1.0, inverse)}[name]
+    if elu_op.ops.OFF is not None:
+        # Without fastelu's kernels the ops are aten's: stock's gradient to the bit (whose own error
+        # against float64, deep in CELU's tail, exceeds the kernels' bound below on a rare input)
+        stock_grad, = torch.autograd.grad(stock(x, *args), x, g)
+        torch.testing.assert_close(grad.values(), stock_grad.values(), rtol=0, atol=0)
+        return
+    coefs = {"elu": (0.8, 1.0, 1.0), "selu": (SELU_ALPHA, SELU_SCALE, 1.0), "celu": (0.8, 1.0, 1 / 0.8)}[name]
     grad_ref = torch.ops.aten.elu_backward(g.values().double(), *coefs, False, x.values().detach().double())
     assert_gradient_close(grad.values(), grad_ref, dtype)
 
