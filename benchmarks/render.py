@@ -19,22 +19,23 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 TARGETS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "docs", "architecture.md")]
 
 
-def rows(name):
-    """The rows of the newest data file of one benchmark (results/<gpu>_<name>.json)."""
+def _newest(suffix, date):
+    """The newest (by date(data)) of the data files results/*<suffix>, or None."""
     files = []
-    for path in glob.glob(os.path.join(RESULTS, f"*_{name}.json")):
+    for path in glob.glob(os.path.join(RESULTS, f"*{suffix}")):
         with open(path) as f:
             files.append(json.load(f))
-    return max(files, key=lambda data: data[0]["date"], default=[])
+    return max(files, key=date, default=None)
+
+
+def rows(name):
+    """The rows of the newest data file of one benchmark (results/<gpu>_<name>.json)."""
+    return _newest(f"_{name}.json", lambda data: data[0]["date"]) or []
 
 
 def sizes_data():
     """The newest cost-against-size run (bench_sizes.py; one JSON object with its rows)."""
-    files = []
-    for path in glob.glob(os.path.join(RESULTS, "*_sizes.json")):
-        with open(path) as f:
-            files.append(json.load(f))
-    return max(files, key=lambda data: data["date"], default=None)
+    return _newest("_sizes.json", lambda data: data["date"])
 
 
 def _source(data):
