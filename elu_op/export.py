@@ -17,17 +17,23 @@ import sys
 import torch
 from torch._C import DispatchKey
 
-from . import build
 from .coefficients import SELU_ALPHA, SELU_SCALE
 
 aten = torch.ops.aten
 
 
+def _own_kernels():
+    """Whether these functions are the ops' own composite kernels in this build state (the
+    registration table, ops.TABLE: where the C++ part is missing, the ops are aten's)."""
+    from . import ops  # ops imports this module
+    return ops.TABLE["CompositeImplicitAutograd"][ops.STATE] is not None
+
+
 def _decomposing():
-    """Whether the ops should become aten's here: while torch.export decomposes them (it installs
-    Python autograd kernels on the ops it decomposes for as long as it does), and always where the
-    C++ part is missing (the ops are aten's then)."""
-    return build.C is None or DispatchKey.AutogradCPU in torch.ops.fastelu.elu.default.py_kernels
+    """Whether the ops should become aten's here: always where they are their own decompositions,
+    and while torch.export decomposes them (it installs Python autograd kernels on the ops it
+    decomposes for as long as it does)."""
+    return _own_kernels() or DispatchKey.AutogradCPU in torch.ops.fastelu.elu.default.py_kernels
 
 
 def _onnx_exporting():
@@ -72,7 +78,7 @@ def elu_(self, alpha=1.0, scale=1.0, input_scale=1.0):
     copy into self would overwrite the input that elu saved)."""
     if not _decomposing():
         return NotImplemented
-    if build.C is not None or (_onnx_exporting() and input_scale != 1.0):
+    if not _own_kernels() or (_onnx_exporting() and input_scale != 1.0):
         self.copy_(torch.ops.fastelu.elu.default(self, alpha, scale, input_scale))
     elif is_selu(alpha, scale, input_scale):
         aten.selu_.default(self)
