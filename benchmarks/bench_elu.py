@@ -20,7 +20,7 @@ from triton.testing import do_bench
 
 import elu_op
 from common import DTYPES, graphed, launch, middle_mean, plan, result_path, results_dir, save
-from elu_op.kernel import FLAT, FLAT_LAYOUT, elu_kernel
+from elu_op.kernel import arguments, elu_kernel
 from studies.seed_kernel import triton_elu as seed_elu
 
 
@@ -140,9 +140,8 @@ def launcher_calls(x, out, one_block=False):
     xs, outs = (x[:block], out[:block]) if one_block else (x, out)
     n = xs.numel()
     launch(outs, xs)
-    return {"triton": lambda: elu_kernel[(triton.cdiv(n, block),)](outs, xs, xs, n, 1.0, 1.0, 1.0, *FLAT_LAYOUT,
-                                                                    block, False, False, False, False, True, **FLAT,
-                                                                    num_warps=warps, enable_fp_fusion=True),
+    args = tuple(arguments(outs, xs, negcoef=1.0, BLOCK=block, UNIT_INPUT=True).values())
+    return {"triton": lambda: elu_kernel[(triton.cdiv(n, block),)](*args, num_warps=warps, enable_fp_fusion=True),
             "cpp": lambda: launch(outs, xs)}
 
 

@@ -27,10 +27,40 @@ FULL, SHORT, EXP2, NORMAL = tl.constexpr(C.FULL), tl.constexpr(C.SHORT), tl.cons
 
 # elu_kernel's sizes and strides: their values change from call to call, so they are neither
 # specialised on nor let change the compiled kernel (the C++ passes them as 64-bit integers).
-LAYOUT = [f"{t}{i}" for t in ("size", "out_s", "x_s", "g_s") for i in range(4)]
-# elu_kernel over flat arrays: its sizes and strides (unread) and its layout switches.
-FLAT_LAYOUT = (0,) * len(LAYOUT)
-FLAT = dict(COLS=0, DIMS=0, UNIT=0, ALIGN=1, TRANS=0)
+LAYOUT = tuple(f"{t}{i}" for t in ("size", "out_s", "x_s", "g_s") for i in range(4))
+
+# elu_kernel's launch parameters, in order: (name, kind, value over flat arrays; None: no default).
+# The one declaration of them: the kernel's signature, launch.py's launches and PTX check, the
+# C++'s (csrc/fastelu.h's Args and Spec), the KernelBench export and the tests follow it or are
+# checked against it (tests/test_params.py). Kinds: "ptr" a tensor, "int" n (32 or 64 bits: Triton
+# types it by its value), "f64" and "i64" runtime scalars, "constexpr" a compile-time switch.
+PARAMS = (
+    ("out_ptr", "ptr", None), ("x_ptr", "ptr", None), ("g_ptr", "ptr", None), ("n", "int", None),
+    ("negcoef", "f64", None), ("scale", "f64", 1.0), ("input_scale", "f64", 1.0),
+    *((name, "i64", 0) for name in LAYOUT),
+    ("BLOCK", "constexpr", None), ("BACKWARD", "constexpr", False), ("IS_RESULT", "constexpr", False),
+    ("INT64", "constexpr", False), ("NORMAL_EXP", "constexpr", False), ("UNIT_INPUT", "constexpr", False),
+    ("COLS", "constexpr", 0), ("DIMS", "constexpr", 0), ("UNIT", "constexpr", 0), ("ALIGN", "constexpr", 1),
+    ("TRANS", "constexpr", 0),
+)
+
+
+def arguments(out, x, g=None, **values):
+    """elu_kernel's parameters by name, in PARAMS's order, for a launch over out, x and g (None:
+    the forward, which does not read it): `values` by name, the flat arrays' defaults for the rest,
+    n from out. One with no default that is not given is left out (an autotuner's BLOCK)."""
+    given = dict(out_ptr=out, x_ptr=x, g_ptr=x if g is None else g, n=out.numel(), **values)
+    args = {name: given.pop(name, default) for name, _, default in PARAMS}
+    if given:
+        raise TypeError(f"elu_kernel has no parameters {sorted(given)}")
+    return {name: value for name, value in args.items() if value is not None}
+
+
+def compile_signature(pointer, n="i32"):
+    """elu_kernel's signature as triton.compile's ASTSource takes it, for tensors of Triton type
+    `pointer` ("*bf16") and an n of type `n`."""
+    types = {"ptr": pointer, "int": n, "f64": "fp64", "i64": "i64", "constexpr": "constexpr"}
+    return {name: types[kind] for name, kind, _ in PARAMS}
 
 
 @triton.jit
@@ -223,7 +253,8 @@ def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl
     return offs
 
 
-@triton.jit(do_not_specialize=["n", *LAYOUT], do_not_specialize_on_alignment=LAYOUT)
+@triton.jit(do_not_specialize=[name for name, kind, _ in PARAMS if kind in ("int", "i64")],
+            do_not_specialize_on_alignment=LAYOUT)
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                size0: tl.int64, size1: tl.int64, size2: tl.int64, size3: tl.int64,
                out_s0: tl.int64, out_s1: tl.int64, out_s2: tl.int64, out_s3: tl.int64,

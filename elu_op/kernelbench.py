@@ -34,7 +34,7 @@ import triton.language as tl
 _AUTOTUNE = ("@triton.autotune(\n    configs=[\n{}    ],\n    key=[\"n\"],\n"
              "    # the package's choice for this GPU and size (choose(), below): nothing left to time by chance\n"
              "    prune_configs_by={{\"early_config_prune\": lambda configs, nargs, **kwargs: choose(configs, nargs)}},\n"
-             ")\n@triton.jit(do_not_specialize=[\"n\"])\n")
+             ")\n")
 
 _WRAPPER = '''
 
@@ -54,8 +54,7 @@ def choose(configs, nargs):
         triton.Config({"BLOCK": block}, num_warps=warps)]
 
 
-_compiled = {}  # compiled kernel and BLOCK, by everything the launch specialises on
-FLAT = (0,) * 16  # the kernel's sizes and strides, unread for contiguous arrays (COLS=0)
+_compiled = {}  # compiled kernel, BLOCK and its parameters after negcoef, by what the launch specialises on
 
 
 def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -69,17 +68,18 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
            sum(n > b for b in BUCKETS))
     hit = _compiled.get(key)
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
-        kernel, block = hit
-        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, block, False, False, int64,
-                                              False, True, 0, 0, 0, 1, 0)
+        kernel, block, rest = hit
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), *rest)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
-    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1,
-                              TRANS=0)
+    coefs = dict(negcoef=float(alpha), INT64=int64, UNIT_INPUT=True)
+    kernel = elu_kernel[grid](**arguments(out, x, **coefs))
     if x.is_cuda:
-        _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
+        block = elu_kernel.best_config.kwargs["BLOCK"]
+        # PARAMS's order: out, x, g, n and negcoef change from call to call, the rest is fixed here
+        rest = tuple(arguments(out, x, BLOCK=block, **coefs).values())[5:]
+        _compiled[key] = kernel, block, rest
     return out
 
 
@@ -113,17 +113,23 @@ def render():
                 for name in names:
                     constants.append(f"{name.id} = tl.constexpr({getattr(kernel, name.id).value!r})")
             continue
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) in ("LAYOUT", "PARAMS"):
+            constants.append("\n".join(lines[node.lineno - 1:node.end_lineno]))  # the launch parameters
+            continue
         if not isinstance(node, ast.FunctionDef):
             continue
         decorators = [ast.unparse(d) for d in node.decorator_list]
         body = "\n".join(lines[node.lineno - 1:node.end_lineno])  # from `def`, without decorators
         if node.name == "elu_kernel":
             rows = "".join(f"        triton.Config({{\"BLOCK\": {b}}}, num_warps={w}),\n" for b, w in _CONFIGS)
-            parts.append(_AUTOTUNE.format(rows) + body)
+            jit = "\n".join(lines[node.decorator_list[0].lineno - 1:node.lineno - 1])  # the package's own
+            parts.append(_AUTOTUNE.format(rows) + jit + "\n" + body)
         elif any("triton.jit" in d for d in decorators):
             parts.append("@triton.jit\n" + body)
         elif "triton.constexpr_function" in decorators:  # Python the kernels call while compiling
             parts.append("@triton.constexpr_function\n" + body)
+        elif node.name == "arguments":  # the launch's parameters by name
+            parts.append(body)
     max_block = max(b for table in (*configs.TUNED.values(), configs.rule(100, 2048, 2e12))
                     for sizes in table.values() for row in sizes.values() for b, _ in row)
     return (_HEADER + "\n".join(constants) + "\n\n\n" + "\n\n\n".join(parts) + "\n" +

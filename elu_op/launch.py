@@ -24,13 +24,14 @@ from triton.runtime.interpreter import InterpretedFunction
 
 from .configs import MAX_REGISTERS
 from .interpreter import faithful
-from .kernel import FLAT_LAYOUT, LAYOUT, elu_kernel
+from .kernel import PARAMS, elu_kernel
 
 # One PTX kernel parameter: its type and whether it is a pointer.
 _PARAM = re.compile(r"\.param\s+\.(\w+)(\s+\.ptr)?")
-# elu_kernel's parameters as Triton lowers them: out, x, g, n (32 or 64 bits), the three float64
-# scalars, the sixteen 64-bit sizes and strides, then whatever pointers Triton appends.
-_EXPECTED = re.compile(r"ptr ptr ptr [usb](32|64) f64 f64 f64(?: [usb]64){%d}((?: ptr)*)" % len(LAYOUT))
+# elu_kernel's runtime parameters (kernel.PARAMS) as Triton lowers them, then whatever pointers
+# Triton appends. n's width is the one group.
+_PTX_KINDS = {"ptr": "ptr", "int": "[usb](32|64)", "f64": "f64", "i64": "[usb]64"}
+_EXPECTED = re.compile(" ".join(_PTX_KINDS[kind] for _, kind, _ in PARAMS if kind != "constexpr") + "((?: ptr)*)")
 
 _warned = set()
 # Under TRITON_INTERPRET=1 (read when kernel.py was imported) Triton interprets elu_kernel, for CUDA
@@ -52,24 +53,17 @@ def _unlock_in_child():
 os.register_at_fork(after_in_child=_unlock_in_child)
 
 
-def run(out, x, g, n, negcoef, scale, input_scale, backward, is_result, normal, unit_input, block, warps, int64,
-        layout=FLAT_LAYOUT, cols=0, dims=0, unit=0, align=1, trans=0, grid=None):
-    """Launch elu_kernel through Triton over n elements of out, x and g (None for the forward):
-    flat, equally laid out arrays where cols is 0, else the view of `dims` dimensions that layout
-    (elu_kernel's sizes and strides) describes, in `grid` tiles of cols columns (trans: the tensors
-    read or written along the tiles' rows). With float16's cheaper math if normal, and
-    input_scale taken as 1 if unit_input. Returns handed(the compiled kernel), None where it was
+def run(args, grid, warps):
+    """Launch elu_kernel through Triton in `grid` programs of `warps` warps: args holds its
+    parameters by name (kernel.PARAMS). Returns handed(the compiled kernel), None where it was
     interpreted."""
     # The register caps were measured on flat arrays, where they pay; a view's tiles keep more.
-    registers = None if cols else MAX_REGISTERS.get((str(x.dtype).removeprefix("torch."),
-                                                     "backward" if backward else "forward"))
+    registers = None if args["COLS"] else MAX_REGISTERS.get((str(args["x_ptr"].dtype).removeprefix("torch."),
+                                                             "backward" if args["BACKWARD"] else "forward"))
     # FMA contraction asked for by name: the polynomials are written for one FMA per term, and
     # Triton 3.10 turns it off by default.
     def launch():
-        return elu_kernel[(grid or triton.cdiv(n, block),)](
-            out, x, x if g is None else g, n, negcoef, scale, input_scale, *layout, block, backward, is_result,
-            int64, normal, unit_input, cols, dims, unit, align, trans, num_warps=warps, maxnreg=registers,
-            enable_fp_fusion=True)
+        return elu_kernel[(grid,)](**args, num_warps=warps, maxnreg=registers, enable_fp_fusion=True)
 
     if not INTERPRETED:
         return handed(launch())
@@ -100,7 +94,7 @@ def handed(compiled):
             return None  # needs what the C++ does not pass: an ordinary case, no warning
         plan = parameter_plan(compiled.asm["ptx"])
         if plan is None:
-            raise ValueError("the PTX parameters are not out, x, g, n, three float64 scalars and 16 integers")
+            raise ValueError("the PTX parameters are not kernel.PARAMS's runtime ones")
         n64, extra = plan
         return int(compiled.function), md.num_warps * 32, int(md.shared), extra, n64
     except Exception as e:  # noqa: BLE001 - any mismatch with this triton's internals

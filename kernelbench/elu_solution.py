@@ -33,6 +33,27 @@ FULL = tl.constexpr(0)
 SHORT = tl.constexpr(1)
 EXP2 = tl.constexpr(2)
 NORMAL = tl.constexpr(3)
+LAYOUT = tuple(f"{t}{i}" for t in ("size", "out_s", "x_s", "g_s") for i in range(4))
+PARAMS = (
+    ("out_ptr", "ptr", None), ("x_ptr", "ptr", None), ("g_ptr", "ptr", None), ("n", "int", None),
+    ("negcoef", "f64", None), ("scale", "f64", 1.0), ("input_scale", "f64", 1.0),
+    *((name, "i64", 0) for name in LAYOUT),
+    ("BLOCK", "constexpr", None), ("BACKWARD", "constexpr", False), ("IS_RESULT", "constexpr", False),
+    ("INT64", "constexpr", False), ("NORMAL_EXP", "constexpr", False), ("UNIT_INPUT", "constexpr", False),
+    ("COLS", "constexpr", 0), ("DIMS", "constexpr", 0), ("UNIT", "constexpr", 0), ("ALIGN", "constexpr", 1),
+    ("TRANS", "constexpr", 0),
+)
+
+
+def arguments(out, x, g=None, **values):
+    """elu_kernel's parameters by name, in PARAMS's order, for a launch over out, x and g (None:
+    the forward, which does not read it): `values` by name, the flat arrays' defaults for the rest,
+    n from out. One with no default that is not given is left out (an autotuner's BLOCK)."""
+    given = dict(out_ptr=out, x_ptr=x, g_ptr=x if g is None else g, n=out.numel(), **values)
+    args = {name: given.pop(name, default) for name, _, default in PARAMS}
+    if given:
+        raise TypeError(f"elu_kernel has no parameters {sorted(given)}")
+    return {name: value for name, value in args.items() if value is not None}
 
 
 @triton.jit
@@ -236,7 +257,8 @@ def _tile_offsets(i0, i1, i2, cols, s0, s1, s2, s3, DIMS: tl.constexpr, UNIT: tl
     # the package's choice for this GPU and size (choose(), below): nothing left to time by chance
     prune_configs_by={"early_config_prune": lambda configs, nargs, **kwargs: choose(configs, nargs)},
 )
-@triton.jit(do_not_specialize=["n"])
+@triton.jit(do_not_specialize=[name for name, kind, _ in PARAMS if kind in ("int", "i64")],
+            do_not_specialize_on_alignment=LAYOUT)
 def elu_kernel(out_ptr, x_ptr, g_ptr, n, negcoef: tl.float64, scale: tl.float64, input_scale: tl.float64,
                size0: tl.int64, size1: tl.int64, size2: tl.int64, size3: tl.int64,
                out_s0: tl.int64, out_s1: tl.int64, out_s2: tl.int64, out_s3: tl.int64,
@@ -405,8 +427,7 @@ def choose(configs, nargs):
         triton.Config({"BLOCK": block}, num_warps=warps)]
 
 
-_compiled = {}  # compiled kernel and BLOCK, by everything the launch specialises on
-FLAT = (0,) * 16  # the kernel's sizes and strides, unread for contiguous arrays (COLS=0)
+_compiled = {}  # compiled kernel, BLOCK and its parameters after negcoef, by what the launch specialises on
 
 
 def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -420,17 +441,18 @@ def triton_elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
            sum(n > b for b in BUCKETS))
     hit = _compiled.get(key)
     if hit is not None:  # the compiled kernel, launched directly: no argument binding, no autotuner
-        kernel, block = hit
-        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, block, False, False, int64,
-                                              False, True, 0, 0, 0, 1, 0)
+        kernel, block, rest = hit
+        kernel[(triton.cdiv(n, block), 1, 1)](out, x, x, n, float(alpha), *rest)
         return out
     grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]),)  # noqa: E731
     # negcoef = alpha * scale, scale = 1, input_scale = 1: plain ELU (float16 takes the general math)
-    kernel = elu_kernel[grid](out, x, x, n, float(alpha), 1.0, 1.0, *FLAT, BACKWARD=False, IS_RESULT=False, INT64=int64,
-                              NORMAL_EXP=False, UNIT_INPUT=True, COLS=0, DIMS=0, UNIT=0, ALIGN=1,
-                              TRANS=0)
+    coefs = dict(negcoef=float(alpha), INT64=int64, UNIT_INPUT=True)
+    kernel = elu_kernel[grid](**arguments(out, x, **coefs))
     if x.is_cuda:
-        _compiled[key] = kernel, elu_kernel.best_config.kwargs["BLOCK"]
+        block = elu_kernel.best_config.kwargs["BLOCK"]
+        # PARAMS's order: out, x, g, n and negcoef change from call to call, the rest is fixed here
+        rest = tuple(arguments(out, x, BLOCK=block, **coefs).values())[5:]
+        _compiled[key] = kernel, block, rest
     return out
 
 

@@ -88,7 +88,7 @@ def test_forget_makes_every_path_use_a_new_table(cache_home, monkeypatch):
         assert _C.plan(index, 4, x.numel()) == _C.plan(index, 4, x.numel(), backward=True) == (4096, 8, 0)
         runs = []
         run = elu_op.launch.run  # the first launch of a configuration goes through Triton's launcher
-        monkeypatch.setattr(elu_op.launch, "run", lambda *a: runs.append(a[11:13]) or run(*a))
+        monkeypatch.setattr(elu_op.launch, "run", lambda args, grid, warps: runs.append((args["BLOCK"], warps)) or run(args, grid, warps))
         torch.testing.assert_close(elu_op.elu(x), torch.nn.functional.elu(x), rtol=4e-7, atol=0)
         assert runs == [(4096, 8)]
     finally:

@@ -11,10 +11,12 @@ import sys
 
 import pytest
 import torch
+import triton
 
 from elu_op import configs, launch
 from elu_op import coefficients as C
 from elu_op.build import C as _C
+from elu_op.kernel import arguments
 
 
 # Compiles elu_kernel for a GPU without one (PTX and ptxas come with Triton), in a process of its
@@ -25,16 +27,13 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton import knobs
 from elu_op import launch
-from elu_op.kernel import LAYOUT, elu_kernel
+from elu_op.kernel import compile_signature, elu_kernel
 # what launch.hook_lists reads: the lists of Triton's launch hooks
 print(type(knobs.runtime.launch_enter_hook.calls).__name__, type(knobs.runtime.launch_exit_hook.calls).__name__)
 for arch, dtype, n_type, cols in ((89, "*fp32", "i32", 0), (90, "*bf16", "i64", 0), (90, "*fp16", "i32", 256)):
-    signature = dict(out_ptr=dtype, x_ptr=dtype, g_ptr=dtype, n=n_type, negcoef="fp64", scale="fp64",
-                     input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
     constants = dict(BLOCK=512, BACKWARD=arch == 90, IS_RESULT=False, INT64=n_type == "i64", NORMAL_EXP=False,
                      UNIT_INPUT=False, COLS=cols, DIMS=2, UNIT=3, ALIGN=8, TRANS=2 if cols else 0)
-    signature.update(dict.fromkeys(constants, "constexpr"))
-    compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants),
+    compiled = triton.compile(ASTSource(elu_kernel, compile_signature(dtype, n_type), constexprs=constants),
                               target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
     md = compiled.metadata
     # what launch.handed reads (function is set when the kernel is loaded onto a GPU)
@@ -56,14 +55,12 @@ _FLOAT64_PTX = """
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from elu_op.kernel import FLAT, LAYOUT, elu_kernel
-signature = dict(out_ptr="*fp64", x_ptr="*fp64", g_ptr="*fp64", n="i32", negcoef="fp64", scale="fp64",
-                 input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
+from elu_op.kernel import PARAMS, compile_signature, elu_kernel
 for backward in (False, True):
-    constants = dict(BLOCK=256, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=False, UNIT_INPUT=False,
-                     **FLAT)
-    compiled = triton.compile(ASTSource(elu_kernel, {**signature, **dict.fromkeys(constants, "constexpr")},
-                              constexprs=constants), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    constants = {name: default for name, kind, default in PARAMS if kind == "constexpr"}
+    constants.update(BLOCK=256, BACKWARD=backward)
+    compiled = triton.compile(ASTSource(elu_kernel, compile_signature("*fp64"), constexprs=constants),
+                              target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
     print(compiled.asm["ptx"])
 """
 
@@ -86,14 +83,12 @@ _TRANSPOSED_LOADS = r"""
 import re, triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from elu_op.kernel import LAYOUT, elu_kernel
-signature = dict(out_ptr="*bf16", x_ptr="*bf16", g_ptr="*bf16", n="i32", negcoef="fp64", scale="fp64",
-                 input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
+from elu_op.kernel import compile_signature, elu_kernel
 for dims in (2, 3, 4):
     for unit in (5, 7):  # x transposed, and with unit: its row stride 1 and its other strides aligned
         constants = dict(BLOCK=4096, BACKWARD=True, IS_RESULT=False, INT64=False, NORMAL_EXP=False,
                          UNIT_INPUT=True, COLS=64, DIMS=dims, UNIT=unit, ALIGN=8, TRANS=2)
-        source = ASTSource(elu_kernel, {**signature, **dict.fromkeys(constants, "constexpr")}, constexprs=constants,
+        source = ASTSource(elu_kernel, compile_signature("*bf16"), constexprs=constants,
                            attrs={(i,): [["tt.divisibility", 16]] for i in range(3)})  # as aligned tensors give
         ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["ptx"]
         print(dims, unit, len(re.findall(r"ld\.global\.v4\.b32", ptx)), len(re.findall(r"ld\.global\.b16", ptx)))
@@ -204,7 +199,7 @@ def test_the_backward_launches_with_the_backward_table(monkeypatch):
     monkeypatch.setattr(configs, "describe", lambda index: ({"forward": table(512), "backward": table(256)}, "test"))
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[11]) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda args, *a: runs.append(args["BLOCK"]) or run(args, *a))
     _C.forget()
     try:
         assert _C.plan(-1, 4, 1000)[:2] == (512, 2) and _C.plan(-1, 4, 1000, backward=True)[:2] == (256, 2)
@@ -247,7 +242,7 @@ def test_the_cpp_decides_float16s_cheaper_math(monkeypatch):
     # ...and each launch passes its decision on
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append(a[9]) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda args, *a: runs.append(args["NORMAL_EXP"]) or run(args, *a))
     _C.forget()
     if os.environ.get("TRITON_INTERPRET") == "1":
         x = torch.randn(64, dtype=torch.float16)
@@ -265,7 +260,7 @@ def test_an_input_scale_of_one_is_taken_as_a_constant(monkeypatch):
     # Decided by the C++ on input_scale as the kernel rounds it: float32 for every dtype but float64.
     runs = []
     run = launch.run
-    monkeypatch.setattr(launch, "run", lambda *a: runs.append((a[1].dtype, a[6], a[10])) or run(*a))
+    monkeypatch.setattr(launch, "run", lambda args, *a: runs.append((args["x_ptr"].dtype, args["input_scale"], args["UNIT_INPUT"])) or run(args, *a))
     _C.forget()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     near = 1 + 2.0**-30  # 1 in float32, not in float64
@@ -289,8 +284,10 @@ def test_an_input_scale_of_one_is_taken_as_a_constant(monkeypatch):
             outs = []
             for unit_input in (False, True):
                 out = torch.full_like(x, 7.0)
-                launch.run(out, x, g if backward else None, x.numel(), _C.negcoef(1.3, 1.1, dtype == torch.float64),
-                           1.1, 1.0, backward, is_result, normal, unit_input, 256, 4, False)
+                args = arguments(out, x, g if backward else None, negcoef=_C.negcoef(1.3, 1.1, dtype == torch.float64),
+                                 scale=1.1, BLOCK=256, BACKWARD=backward, IS_RESULT=is_result, NORMAL_EXP=normal,
+                                 UNIT_INPUT=unit_input)
+                launch.run(args, triton.cdiv(x.numel(), 256), 4)
                 outs.append(out)
             assert torch.equal(outs[0].view(-1).cpu().view(torch.uint8), outs[1].view(-1).cpu().view(torch.uint8))
 
@@ -300,13 +297,13 @@ def test_kernels_are_compiled_under_the_register_caps(monkeypatch):
 
     class Kernel:
         def __getitem__(self, grid):
-            return lambda *args, **kwargs: options.setdefault(args[1].dtype, kwargs)
+            return lambda **kwargs: options.setdefault(kwargs["x_ptr"].dtype, kwargs)
     monkeypatch.setattr(launch, "elu_kernel", Kernel())
     for backward in (False, True):
         options.clear()
         for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             x = torch.ones(8, dtype=dtype)
-            launch.run(x, x, x if backward else None, 8, 1.0, 1.0, 1.0, backward, False, False, True, 1024, 2, False)
+            launch.run(arguments(x, x, x if backward else None, negcoef=1.0, BLOCK=1024, BACKWARD=backward), 1, 2)
         capped = {d for d, o in options.items() if o["maxnreg"] == 32}
         assert capped == ({torch.bfloat16} if backward else {torch.float16})
         assert all(o["maxnreg"] in (None, 32) for o in options.values())

@@ -21,7 +21,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from elu_op.kernel import FLAT, LAYOUT, elu_kernel
+from elu_op.kernel import PARAMS, compile_signature, elu_kernel
 
 
 def _full_block_path(sass):
@@ -41,15 +41,12 @@ print("| kernel | a thread runs, per element | per byte moved | whole kernel, pe
       "|---|---|---|---|---|")
 for dtype, size in (("fp16", 2), ("bf16", 2), ("fp32", 4)):
     for backward in (False, True):
-        signature = dict(out_ptr=f"*{dtype}", x_ptr=f"*{dtype}", g_ptr=f"*{dtype}", n="i32", negcoef="fp64",
-                         scale="fp64", input_scale="fp64", **dict.fromkeys(LAYOUT, "i64"))
         # ELU's coefficients, with the math the launch decides for them, over flat arrays
-        constants = dict(BLOCK=block, BACKWARD=backward, IS_RESULT=False, INT64=False, NORMAL_EXP=dtype == "fp16",
-                         UNIT_INPUT=True, **FLAT)
-        signature.update(dict.fromkeys(constants, "constexpr"))
+        constants = {name: default for name, kind, default in PARAMS if kind == "constexpr"}
+        constants.update(BLOCK=block, BACKWARD=backward, NORMAL_EXP=dtype == "fp16", UNIT_INPUT=True)
         # 16-byte aligned pointers, as Triton specialises for the tensors fastelu launches on
         aligned = {(i,): [["tt.divisibility", 16]] for i in range(3)}
-        compiled = triton.compile(ASTSource(elu_kernel, signature, constexprs=constants, attrs=aligned),
+        compiled = triton.compile(ASTSource(elu_kernel, compile_signature(f"*{dtype}"), constexprs=constants, attrs=aligned),
                                   target=GPUTarget("cuda", arch, 32), options=dict(num_warps=warps, enable_fp_fusion=True))
         with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
             f.write(compiled.asm["cubin"])

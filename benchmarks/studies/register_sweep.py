@@ -13,7 +13,7 @@ import triton.language as tl
 from triton.testing import do_bench
 
 from elu_op import kernel as K
-from elu_op.kernel import FLAT, FLAT_LAYOUT, elu_kernel
+from elu_op.kernel import arguments, elu_kernel
 
 SHAPES = ((1024, 2), (1024, 4), (2048, 4), (2048, 8), (4096, 8))
 
@@ -48,9 +48,9 @@ for dtype, backward in ((torch.float16, False), (torch.bfloat16, True), (torch.f
         cells = []
         for cap in (None, 32, 40):
             def call(b=b, w=w, cap=cap):
-                return elu_kernel[(n // b,)](out, x, g, n, 1.0, 1.0, 1.0, *FLAT_LAYOUT, BLOCK=b, BACKWARD=backward,
-                                             IS_RESULT=False, INT64=False, NORMAL_EXP=dtype == torch.float16,
-                                             UNIT_INPUT=True, **FLAT, num_warps=w, maxnreg=cap)
+                args = arguments(out, x, g, negcoef=1.0, BLOCK=b, BACKWARD=backward,
+                                 NORMAL_EXP=dtype == torch.float16, UNIT_INPUT=True)
+                return elu_kernel[(n // b,)](**args, num_warps=w, maxnreg=cap)
             compiled = call()
             speed = gbs(call, n, streams)
             spills = f", {compiled.n_spills} spilled" if compiled.n_spills else ""

@@ -2,6 +2,7 @@
 // into Python (configs.table, launch.py's run, Triton's launch hooks) that launch.cpp makes.
 
 #include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -52,14 +53,21 @@ Table python_table(int64_t device) {
   return table;
 }
 
-Kernel python_launch(const TritonLaunch& l) {
+// A launch's parameters as Triton is passed them: by name, the tensors themselves.
+struct ByName {
+  py::dict& args;
+  void operator()(const char* name, const TensorArg& t) const { args[name] = *t.tensor; }
+  void operator()(const char* name, const Count& n) const { args[name] = n.n64; }
+  template <typename T>
+  void operator()(const char* name, const T& v) const { args[name] = v; }
+};
+
+Kernel python_launch(const Launch& l) {
   py::gil_scoped_acquire gil;
-  const Layout& layout = l.layout;
-  py::object handed = python->launch.attr("run")(
-      l.out, l.x, l.backward ? py::cast(l.g) : py::none(), l.out.numel(), l.negcoef, l.coefs.scale,
-      l.coefs.input_scale, l.backward, l.is_result, l.normal, l.unit_input, l.config.block, l.config.warps, l.int64,
-      std::vector<int64_t>(layout.params.begin(), layout.params.end()), layout.cols, layout.dims, layout.unit,
-      layout.align, layout.trans, l.grid);
+  py::dict args;
+  l.args.each(ByName{args});
+  l.spec.each(ByName{args});
+  py::object handed = python->launch.attr("run")(args, l.grid, l.spec.warps);
   if (handed.is_none()) return {};
   auto t = handed.cast<std::tuple<uintptr_t, unsigned, unsigned, int, bool>>();
   Kernel k{reinterpret_cast<void*>(std::get<0>(t)), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)};
@@ -80,6 +88,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("setup", &setup,
         "Once, at import: the module launch.py, configs.table, Triton's launch-hook lists, the size buckets, "
         "coefficients.MODERATE, and whether CPU tensors run the kernel under Triton's interpreter.");
+  m.def("parameters", [] {
+    std::vector<std::string> names;
+    auto add = [&](const char* name, const auto&) { names.push_back(name); };
+    Args{}.each(add);
+    Spec{}.each(add);
+    return names;
+  }, "elu_kernel's parameters as a launch passes them, in order (kernel.PARAMS's names, tests/test_params.py).");
   m.def("forget", &forget, "Drop the launch tables and compiled kernels (after tuning changed the tables).");
   m.def("route_aten", &route_aten, "enable(): serve aten's elu, elu_ and elu_backward on CUDA tensors (or stop).");
   m.def("negcoef", &negcoef, "alpha * scale as aten forms it for a float64 tensor (True) or any other.");

@@ -1,10 +1,9 @@
-// fastelu's ops in the dispatcher: which kernel (launch.cpp) serves which key, enable()'s routing
-// of aten's own ops to them, and autograd. The autograd formulas are aten's (derivatives.yaml): elu saves its input,
-// elu_ its result, and elu_backward is itself differentiable, so second derivatives work. Written
-// as aten's generated autograd kernels are (graph nodes, forward gradients at level 0), not as
-// autograd::Functions: that is what makes forward-mode AD and torch.func's transforms (grad, jvp,
-// jacfwd, vmap of grad), which wrap tensors around these same kernels, work as they do for aten's
-// elu.
+// fastelu's ops in the dispatcher: which kernel (outputs.cpp) serves which key, enable()'s routing
+// of aten's own ops to them, and autograd. The autograd formulas are aten's (derivatives.yaml): elu
+// saves its input, elu_ its result, and elu_backward is itself differentiable, so second derivatives
+// work. Written as aten's generated autograd kernels are (graph nodes, forward gradients at level 0),
+// not as autograd::Functions: that is what makes forward-mode AD and torch.func's transforms (grad,
+// jvp, jacfwd, vmap of grad), which wrap tensors around these same kernels, work as for aten's elu.
 
 // ATen's headers include one header per operator they use rather than all of ATen/Functions.h,
 // as in PyTorch's own build: the first import compiles this file, and that saves a fifth of it.
@@ -100,15 +99,10 @@ struct EluBackwardBackwardNode : Node {
     if (should_compute_output(1)) d_s = elu_double_backward(grad, grad_output.unpack(getptr()), coefs, is_result, s);
     return {d_grad_output, d_s};
   }
-  void release_variables() override {
-    grad_output.reset_data();
-    self_or_result.reset_data();
-  }
+  void release_variables() override { grad_output.reset_data(), self_or_result.reset_data(); }
 };
 
-using torch::autograd::collect_next_edges;
-using torch::autograd::compute_requires_grad;
-using torch::autograd::isFwGradDefined;
+using torch::autograd::collect_next_edges, torch::autograd::compute_requires_grad, torch::autograd::isFwGradDefined;
 
 Tensor tangent(const Tensor& t) { return t._fw_grad(/*level=*/0); }
 
@@ -220,6 +214,30 @@ Tensor elu_backward_autograd(c10::DispatchKeySet keys, const Tensor& grad_output
   return result;
 }
 
+bool cpu_interpreted = false;  // set once, by setup()
+
+bool triton_runs(const Tensor& t) { return t.is_cuda() || (cpu_interpreted && t.is_cpu()); }
+
+// One kernel for every device that branches here, rather than a CUDA kernel beside a fallback:
+// torch.export's decompositions pass over a custom op wherever it has a kernel registered for the
+// device itself (export.py). The Scalars become numbers here, as aten converts them (a complex
+// one with an imaginary part is refused).
+Tensor elu_any(const Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
+  auto kernel = triton_runs(self) ? elu_kernel : elu_aten;
+  return kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
+}
+
+void elu_inplace_any(Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
+  auto kernel = triton_runs(self) ? elu_inplace_kernel : elu_inplace_aten;
+  kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
+}
+
+Tensor elu_backward_any(const Tensor& grad_output, const Scalar& alpha, const Scalar& scale,
+                        const Scalar& input_scale, bool is_result, const Tensor& self_or_result) {
+  auto kernel = triton_runs(grad_output) ? elu_backward_kernel : elu_backward_aten;
+  return kernel(grad_output, alpha.toDouble(), scale.toDouble(), input_scale.toDouble(), is_result, self_or_result);
+}
+
 }  // namespace
 
 // ---- enable(): aten's own ops on CUDA tensors, served by the kernels above ----------------------
@@ -252,32 +270,6 @@ void route_aten(bool on) {
     aten_route.reset();
   }
 }
-
-namespace {
-bool cpu_interpreted = false;  // set once, by setup()
-
-bool triton_runs(const Tensor& t) { return t.is_cuda() || (cpu_interpreted && t.is_cpu()); }
-
-// One kernel for every device that branches here, rather than a CUDA kernel beside a fallback:
-// torch.export's decompositions pass over a custom op wherever it has a kernel registered for the
-// device itself (export.py). The Scalars become numbers here, as aten converts them (a complex
-// one with an imaginary part is refused).
-Tensor elu_any(const Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
-  auto kernel = triton_runs(self) ? elu_kernel : elu_aten;
-  return kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
-}
-
-void elu_inplace_any(Tensor& self, const Scalar& alpha, const Scalar& scale, const Scalar& input_scale) {
-  auto kernel = triton_runs(self) ? elu_inplace_kernel : elu_inplace_aten;
-  kernel(self, alpha.toDouble(), scale.toDouble(), input_scale.toDouble());
-}
-
-Tensor elu_backward_any(const Tensor& grad_output, const Scalar& alpha, const Scalar& scale,
-                        const Scalar& input_scale, bool is_result, const Tensor& self_or_result) {
-  auto kernel = triton_runs(grad_output) ? elu_backward_kernel : elu_backward_aten;
-  return kernel(grad_output, alpha.toDouble(), scale.toDouble(), input_scale.toDouble(), is_result, self_or_result);
-}
-}  // namespace
 
 void interpret_cpu(bool on) { cpu_interpreted = on; }
 
