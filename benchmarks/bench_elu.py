@@ -2,7 +2,8 @@
 
 GB/s counts bytes read plus bytes written; every time is the median of triton.testing.do_bench
 (which flushes L2 between runs), averaged over interleaved rounds, on random normal inputs.
-Writes benchmarks/results/<gpu>.md (and a PNG plot when matplotlib is there) and prints the table.
+Writes its rows as data, benchmarks/results/<gpu>_eager.json and <gpu>_eager_calls.json (per call),
+and prints the table (also written to <gpu>.md).
 
     python benchmarks/bench_elu.py [--quick] [--out DIR]
 """
@@ -19,7 +20,7 @@ import triton
 from triton.testing import do_bench
 
 import elu_op
-from common import DTYPES, graphed, launch, middle_mean, plan, result_path, results_dir, save
+from common import DTYPES, graphed, launch, middle_mean, plan, results_dir, save, save_rows
 from elu_op.kernel import arguments, elu_kernel
 from studies.seed_kernel import triton_elu as seed_elu
 
@@ -210,29 +211,10 @@ def write(out_dir, props, rows, calls):
              "| call | us (s where marked) |\n|---|---|\n" +
              "\n".join(f"| {k} | {v:.{2 if '(s)' in k else 1}f} |" for k, v in calls.items()) + "\n")
     save(out_dir, gpu, ".md", head + table + small)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
-    for ax, mode in zip(axes, ("forward", "backward", "inplace")):
-        for name, dtype in DTYPES.items():
-            rs = [r for r in rows if r["mode"] == mode and r["dtype"] == dtype and r["label"].startswith("2**")]
-            ns = [r["n"] for r in rs]
-            for impl, style in (("ours", "-"), ("eager", "--"), ("compile", ":"), ("seed", "-.")):
-                if all(impl in r["gbs"] for r in rs):
-                    ax.plot(ns, [100 * r["gbs"][impl] / r["gbs"]["copy"] for r in rs], style,
-                            label=f"{impl} {name}")
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{mode} on {gpu}")
-        ax.set_xlabel("elements")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("% of copy_ bandwidth")
-    axes[-1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(result_path(out_dir, gpu, ".png"), dpi=110)
+    save_rows(out_dir, gpu, "eager", [
+        {"mode": r["mode"], "dtype": str(r["dtype"])[6:], "elements": r["label"], "n": r["n"],
+         **{f"{'fastelu' if k == 'ours' else k}_us": round(1e3 * v, 2) for k, v in r["t"].items()}} for r in rows])
+    save_rows(out_dir, gpu, "eager_calls", [{"call": k, "us": round(v, 2)} for k, v in calls.items()])
 
 
 if __name__ == "__main__":

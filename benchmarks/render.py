@@ -1,5 +1,7 @@
 """Tables rendered from data, never typed by hand: the benchmarks' (benchmarks/results/*.json) in
-the README, and the registration table (elu_op.ops.TABLE) in docs/architecture.md.
+the README and in benchmarks/results/README.md (the headline, then every data file's table), and
+the registration table (elu_op.ops.TABLE) in docs/architecture.md. Also redraws the cost-against-size
+plot from its data (with matplotlib; --check leaves it alone).
 
 Each table goes between its markers, `<!-- rendered: NAME -->` and `<!-- /rendered -->`; --check
 exits 1 where a file differs from what the data renders.
@@ -16,7 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-TARGETS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "docs", "architecture.md")]
+TARGETS = [os.path.join(ROOT, "README.md"), os.path.join(RESULTS, "README.md"),
+           os.path.join(ROOT, "docs", "architecture.md")]
+META = ("gpu", "torch", "triton", "date", "command")
 
 
 def _newest(suffix, date):
@@ -116,6 +120,61 @@ def memory():
     return "\n".join(lines)
 
 
+def _cell(v):
+    return f"{v:.3g}" if isinstance(v, float) and abs(v) < 100 else f"{v:.0f}" if isinstance(v, float) else str(v)
+
+
+def _rows_table(data):
+    """A list of rows as a table: their own columns, then, beside fastelu's time, its ratio to each
+    other time in the row (above 1: fastelu is faster)."""
+    columns = [k for k in data[0] if k not in META]
+    ours = next((c for c in ("fastelu_us", "elu_op.elu_us") if c in columns), None)
+    others = [c for c in columns if ours and c.endswith("_us") and c != ours]
+    head = columns + [f"x {c.removesuffix('_us')}" for c in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in data:
+        cells = [_cell(r.get(c, "")) for c in columns] + [_ratio(r[c], r[ours]) for c in others]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _sizes_table(data):
+    import bench_sizes
+    lines = ["| direction | dtype | elements | fastelu GB/s | % of copy_ | x F.elu | x torch.compile |",
+             "|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        med, gbs, _ = bench_sizes.summary(r)
+        lines.append(f"| {r['direction']} | {r['dtype']} | {bench_sizes.label(r['n'])} | {gbs['fastelu']:.0f} | "
+                     f"{_ratio(med['copy'], med['fastelu'], True)} | {_ratio(med['eager'], med['fastelu'])} | "
+                     f"{_ratio(med['compile'], med['fastelu'])} |")
+    return "\n".join(lines)
+
+
+def data_tables():
+    """Every data file in benchmarks/results/, one table each, with what made it."""
+    parts = []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        if not data:
+            continue
+        table = _sizes_table(data) if isinstance(data, dict) else _rows_table(data)
+        parts.append(f"### `{os.path.basename(path)}`\n\n{_source(data)}\n\n{table}")
+    return "\n\n".join(parts) or "(no data)"
+
+
+def plots():
+    """The cost-against-size plot of each sizes file, drawn again from its data."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    import bench_sizes
+    for path in glob.glob(os.path.join(RESULTS, "*_sizes*.json")):
+        with open(path) as f:
+            bench_sizes.plot(json.load(f), path.removesuffix(".json") + ".png")
+
+
 def _kernel(kernel):
     from elu_op import ops
     if kernel is None or kernel == ops.ATEN:
@@ -139,7 +198,7 @@ def dispatch():
     return "\n".join(lines)
 
 
-TABLES = {"headline": headline, "memory": memory, "dispatch": dispatch}
+TABLES = {"headline": headline, "memory": memory, "dispatch": dispatch, "data": data_tables}
 BLOCK = re.compile(r"(<!-- rendered: (\w+) -->\n).*?(<!-- /rendered -->)", re.S)
 
 
@@ -161,6 +220,8 @@ def main():
             if not args.check:
                 with open(path, "w") as f:
                     f.write(new)
+    if not args.check:
+        plots()
     if args.check and stale:
         sys.exit(f"not what the data renders: {', '.join(stale)} (python benchmarks/render.py)")
 

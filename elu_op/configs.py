@@ -20,7 +20,7 @@ ITEMSIZES = (2, 4, 8)
 DIRECTIONS = ("forward", "backward")
 CANDIDATES = [(b, w) for b in (512, 1024, 2048, 4096) for w in (2, 4, 8) if b // (32 * w) >= 4]
 
-# Tables measured with `python -m elu_op tune` (benchmarks/results/), by GPU name:
+# Tables measured with `python -m elu_op tune` (benchmarks/studies/results/), by GPU name:
 # {direction: {itemsize: per bucket}}.
 _H100_32 = ((512, 4), (2048, 8), (512, 2), (512, 4))
 _H100 = {4: _H100_32, 8: _H100_32, 2: ((512, 2), (512, 4), (512, 2), (1024, 4))}
@@ -33,7 +33,7 @@ TUNED = {
     "NVIDIA H100 80GB HBM3": {"forward": _H100, "backward": _H100},
     # The 16-bit backward, which loads two tensors, has its two loads a thread with one vector of
     # each (1024/4w) up to 2**24 elements: at 2**24, medians over runs 96.7 -> 98.7% of its copy
-    # in bfloat16, 98.2 -> 99.2% in float16 (NVIDIA_H200.md); above, 2048/4w and 1024/4w are
+    # in bfloat16, 98.2 -> 99.2% in float16 (benchmarks/studies/results/NVIDIA_H200.md); above, 2048/4w and 1024/4w are
     # within 1%.
     "NVIDIA H200": {"forward": _H200, "backward": {**_H200, 2: ((2048, 8), (1024, 4), (1024, 4), (2048, 4))}},
 }

@@ -8,7 +8,7 @@ them), and every launch while a profiler hooks Triton's launches.
 
 Triton's launcher (CompiledKernel.run) is generic: a Python wrapper, then a C function that parses
 some twenty arguments, makes a CUDA context current and calls cuLaunchKernelEx; at 4096 elements it
-was most of a call (benchmarks/results/). elu_kernel has one fixed parameter list, so the C++
+was most of a call (benchmarks/studies/results/NVIDIA_H200_calls.md). elu_kernel has one fixed parameter list, so the C++
 passes exactly that list, once handed() has checked that the compiled kernel's is that list. Those
 checks rely on Triton internals (the PTX text, CompiledKernel's fields): where they do not hold,
 one warning, and Triton's launcher keeps every launch. tests/test_launch.py checks them on the
@@ -19,7 +19,6 @@ import re
 import threading
 import warnings
 
-import triton
 from triton.runtime.interpreter import InterpretedFunction
 
 from .configs import MAX_REGISTERS

@@ -1,7 +1,7 @@
 // Every decision of a launch but its layout (layouts.cpp), the compiled kernels, and the launch.
 //
 // At 4096 elements a call is all overhead, and a dispatcher trip into a Python kernel costs more
-// than the whole of aten's elu (benchmarks/results/). So a call stays in C++ from the dispatcher
+// than the whole of aten's elu (benchmarks/studies/results/*_calls.md). So a call stays in C++ from the dispatcher
 // to cuLaunchKernel, and this file owns what a launch needs: the size bucket, the offset width,
 // the coefficients, and the compiled kernels. Python owns the rest, in one direction (module.cpp
 // calls it): configs.py the launch table of a device (asked once per device), launch.py the

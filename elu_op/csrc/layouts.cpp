@@ -96,7 +96,7 @@ Layout layout_of(std::vector<Dim> dims, int64_t block, int64_t itemsize) {
   } else {
     // Where every tensor loads and stores vectors, a tile's index arithmetic (a few divisions a
     // program) is spread over at least kMinTile elements; strided columns keep the table's block,
-    // which ran faster (benchmarks/results/NVIDIA_H200_layouts.md).
+    // which ran faster (benchmarks/studies/results/NVIDIA_H200_layouts.md).
     l.block = l.unit == 7 ? std::max(block, kMinTile) : block;
     l.cols = 1;
     while (l.cols < inner.size && l.cols < l.block) l.cols *= 2;
