@@ -1,6 +1,7 @@
 """The published figures are what the benchmarks' data renders: none is typed by hand."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -45,3 +46,10 @@ def test_headline_rows_from_each_benchmarks_data(tmp_path, monkeypatch):
     assert "| compiled bf16 `t + act(0.5t + 0.1)`, forward + backward | 95.0% of the graph without act | | | 1.20 |" in table
     assert "| one call, 4096 fp32 elements | | | 1.17 | |" in table
     assert table.count("Some GPU, torch 2.x, triton 3.x, 2026-01-01") == 3
+    # with the dense sizes too: at most 8 rows, the dense ones last in line giving way
+    sizes = sorted(pathlib.Path(ROOT, "benchmarks", "results").glob("*_sizes.json"))[0]
+    (tmp_path / "Some_GPU_sizes.json").write_text(sizes.read_text())
+    table = render.headline()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| case")]
+    assert len(rows) == 8 and rows[0].startswith("| forward bf16") and rows[-1].startswith("| one call"), rows
+    assert not any(r.startswith("| backward fp32") for r in rows)
