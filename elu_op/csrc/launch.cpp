@@ -14,7 +14,6 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -75,10 +74,14 @@ int width(int64_t n, int64_t extent, int64_t block) {
   return n > kInt32Safe ? 2 : std::max(n, extent) <= kInt32Safe - block ? 0 : 1;
 }
 
-// The compiled kernels' key: Spec's bytes.
+// The compiled kernels' key: Spec's words, mixed (cheaper, on every call, than hashing its bytes).
 struct SpecHash {
   size_t operator()(const Spec& s) const {
-    return std::hash<std::string_view>()(std::string_view(reinterpret_cast<const char*>(&s), sizeof s));
+    std::array<int64_t, sizeof(Spec) / sizeof(int64_t)> words;
+    std::memcpy(words.data(), &s, sizeof s);
+    size_t h = 0;
+    for (int64_t w : words) h = (h ^ static_cast<size_t>(w)) * 1099511628211ull;
+    return h;
   }
 };
 
