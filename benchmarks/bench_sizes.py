@@ -211,6 +211,7 @@ def join(paths):
     rows = {}
     for run in runs:
         for row in run["rows"]:
+            row.setdefault("date", run["date"])  # each row keeps the day it was measured
             key = row["direction"], row["dtype"], row["n"]
             if key in rows:
                 print(f"bench_sizes: {' '.join(map(str, key))}: the later run's row")
