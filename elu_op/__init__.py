@@ -6,8 +6,9 @@ given torch compiles their C++ part (build.py).
 from . import ops
 from .functional import celu, celu_, elu, elu_, selu, selu_
 from .aten_override import disable, enable, enabled, is_enabled
+from .inductor import set_recompute
 from .nn import FastCELU, FastELU, FastSELU, patch, unpatch
 
 __all__ = ["ops", "elu", "selu", "celu", "elu_", "selu_", "celu_", "FastELU", "FastSELU", "FastCELU", "patch",
-           "unpatch", "enable", "disable", "enabled", "is_enabled"]
+           "unpatch", "enable", "disable", "enabled", "is_enabled", "set_recompute"]
 __version__ = "0.1.0"

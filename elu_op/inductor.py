@@ -34,6 +34,21 @@ from .lowering import lower_elu, lower_elu_backward
 _installed = None  # None: not tried yet; then whether the lowerings are registered
 _aten_routed = False  # whether aten's elu and elu_backward lower to fastelu's math
 _saved = {}  # the decompositions routing aten's ops replaced: (id(table), op) -> entry, or None
+_recompute = True  # set_recompute()
+
+
+def set_recompute(on):
+    """Whether graphs that torch.compile compiles from now on recompute each ELU's result in the
+    backward from its input (True, the default) or save it beside the input, as stock Inductor
+    does (False). Recomputing holds one tensor an ELU where the next layer saves the result (half
+    an MLP's activations) at the cost of writing that result once more in the backward
+    (docs/reference.md). The gradients are the same to the bit either way. Part of Inductor's cache keys, so cached graphs follow it. Returns the previous
+    setting."""
+    global _recompute
+    if not isinstance(on, bool):
+        raise TypeError(f"elu_op.set_recompute: on must be True or False, not {on!r}")
+    previous, _recompute = _recompute, on
+    return previous
 
 
 def _checked(lower):
@@ -76,6 +91,8 @@ def _recompute_results(graph):
     matmul, a convolution) saves the result too: saving both held two tensors an ELU where one
     does. The recomputed result is the forward's to the bit, so gradients do not change; the
     partitioner alone would save it, since the backward must materialize it for the next layer."""
+    if not _recompute:
+        return
     from torch.utils.checkpoint import CheckpointPolicy
     results = (torch.ops.fastelu.elu.default, torch.ops.aten.elu.default)  # aten's: routed by enable()
     for node in graph.nodes:
@@ -89,13 +106,14 @@ def _recompute_results(graph):
 
 
 def _cache_key():
-    """What compiled code depends on here: this code, the constants and negcoef (in the C++), and
-    the aten switch."""
+    """What compiled code depends on here: this code, the constants and negcoef (in the C++), the
+    aten switch and the recompute setting."""
     from torch._inductor.custom_graph_pass import get_hash_for_files
     here = os.path.dirname(os.path.abspath(__file__))
     files = tuple(os.path.join(here, name) for name in ("lowering.py", "inductor.py", "coefficients.py", "kernel.py",
                                                         "csrc/launch.cpp"))
-    return f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'}"
+    return (f"fastelu {get_hash_for_files(files).hex()} aten {'routed' if _aten_routed else 'own'} "
+            f"recompute {_recompute}")
 
 
 # Inductor's pass settings that fastelu puts its own pass into -> what that pass does to a graph

@@ -84,22 +84,32 @@ def test_compiled_training_saves_one_tensor_per_elu(route):
 
 
 @needs_kernels
-def test_compiled_gradients_do_not_change(monkeypatch):
+def test_compiled_gradients_do_not_change():
     # With the recompute and without it, the same bits: the recomputed result is the forward's.
     x = torch.randn(BATCH, WIDTH, requires_grad=True)
     grads = []
-    for recompute in (True, False):
-        if not recompute:
-            monkeypatch.setattr(inductor, "_recompute_results", lambda graph: None)
-        torch._dynamo.reset()
-        model = mlp()
-        with torch._inductor.config.patch(fx_graph_cache=False), \
-                torch._functorch.config.patch(enable_autograd_cache=False):
+    keys = []
+    try:
+        for recompute in (True, False):
+            elu_op.set_recompute(recompute)
+            keys.append(inductor._cache_key())
+            torch._dynamo.reset()
+            model = mlp()
+            # with the caches on: the setting is part of their keys, so the second graph is not the first's
             out, kept = saved(lambda: torch.compile(model)(x))
-        assert len(activations(kept)) == (BLOCKS + 1 if recompute else 2 * BLOCKS)
-        grads.append(torch.autograd.grad(out.sum(), [x, *model.parameters()]))
+            assert len(activations(kept)) == (BLOCKS + 1 if recompute else 2 * BLOCKS)
+            grads.append(torch.autograd.grad(out.sum(), [x, *model.parameters()]))
+    finally:
+        elu_op.set_recompute(True)
+    assert keys[0] != keys[1]
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+def test_set_recompute_takes_a_bool():
+    with pytest.raises(TypeError, match="True or False, not 1"):
+        elu_op.set_recompute(1)
+    assert elu_op.set_recompute(True) is True
 
 
 @needs_kernels
