@@ -109,3 +109,13 @@ def test_no_function_but_the_kernels_takes_more_than_ten_parameters():
     python = [where for where, count, jit in _python_functions() if count > 10 and not jit]
     cpp = [where for where, count in _cpp_functions() if count > 10]
     assert not python and not cpp, python + cpp
+
+
+def test_each_cpp_file_is_one_job_of_at_most_300_lines():
+    # fastelu.h names each file's job; none grows back into several
+    files = sorted(p.name for p in (PACKAGE / "csrc").glob("*.cpp"))
+    header = (PACKAGE / "csrc" / "fastelu.h").read_text()
+    assert files == ["checks.cpp", "launch.cpp", "layouts.cpp", "module.cpp", "ops.cpp", "outputs.cpp"]
+    for name in files:
+        assert f"//   {name}" in header, name
+        assert (PACKAGE / "csrc" / name).read_text().count("\n") <= 300, name

@@ -102,7 +102,7 @@ struct Args {
   // Each by its name, in kernel.PARAMS's order: Triton is passed them by name (module.cpp), the
   // driver in this order (launch.cpp). tests/test_params.py checks the names and order.
   template <typename F>
-  void each(F&& f) const {
+  constexpr void each(F&& f) const {
     f("out_ptr", out), f("x_ptr", x), f("g_ptr", g), f("n", n);
     f("negcoef", negcoef), f("scale", scale), f("input_scale", input_scale);
     for (int i = 0; i < 4 * kDims; i++) f(kLayoutNames[i], layout[i]);
@@ -146,6 +146,13 @@ struct Kernel {
   bool n64 = false;  // n is a 64-bit parameter
 };
 constexpr int kMaxExtra = 8;
+
+// How many parameters Args::each passes (the driver's list holds them, then Triton's extra ones).
+constexpr int arg_count() {
+  int n = 0;
+  Args{}.each([&n](const char*, const auto&) { n++; });
+  return n;
+}
 
 // Runs elu_kernel over out, x and g (undefined for the forward); config: the device's table's
 // unless given.

@@ -156,7 +156,7 @@ bool cu_launch(const Kernel& k, const Launch& l) {
   if (!stream_handle(c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(device), &stream, 0))
     return false;
   uint64_t null_pointer = 0;
-  void* params[7 + 4 * kDims + kMaxExtra];
+  void* params[arg_count() + kMaxExtra];
   DriverParams fill{params, k.n64};
   l.args.each(fill);
   for (int i = 0; i < k.extra; i++) params[fill.i++] = &null_pointer;
