@@ -127,7 +127,9 @@ def memory():
 
 
 def _cell(v):
-    return f"{v:.3g}" if isinstance(v, float) and abs(v) < 100 else f"{v:.0f}" if isinstance(v, float) else str(v)
+    if not isinstance(v, float):
+        return str(v)
+    return f"{v:.0f}" if v.is_integer() or abs(v) >= 1000 else f"{v:.2f}"
 
 
 def _rows_table(data):
